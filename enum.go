@@ -1,0 +1,59 @@
+package vpnfacade
+
+import (
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// The proto enums of clientvpn.v1 name each value PREFIX_AWS_SPELLING, where
+// PREFIX is the zero value's name without UNSPECIFIED and AWS_SPELLING is AWS's
+// value upper-cased with '-' turned into '_' (pending-associate →
+// CLIENT_VPN_ENDPOINT_STATUS_CODE_PENDING_ASSOCIATE). The two functions below
+// rely on that rule, which the contract tests check against the SDK.
+
+// EnumString returns AWS's spelling of an enum field: the known value v, or
+// unrecognized (the verbatim value the contract does not know) when v is the
+// zero value. ok is false when AWS sent nothing.
+func EnumString(v protoreflect.Enum, unrecognized *string) (s string, ok bool) {
+	if v.Number() == 0 {
+		if unrecognized == nil {
+			return "", false
+		}
+		return *unrecognized, true
+	}
+	vd := v.Descriptor().Values().ByNumber(v.Number())
+	if vd == nil {
+		// A number newer than this binary's descriptor: no spelling known.
+		return "", false
+	}
+	prefix := enumPrefix(v.Descriptor())
+	name := strings.TrimPrefix(string(vd.Name()), prefix)
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-"), true
+}
+
+// ParseEnum turns AWS's spelling s into the enum value E, or, when the
+// contract does not know s, into the zero value and a pointer to s so the
+// caller can keep it in the field's _unrecognized sibling.
+func ParseEnum[E interface {
+	~int32
+	protoreflect.Enum
+}](s string) (E, *string) {
+	var zero E
+	ed := zero.Descriptor()
+	name := enumPrefix(ed) + strings.ToUpper(strings.ReplaceAll(s, "-", "_"))
+	// Only lower-case, '-'-separated spellings map to a value: "TCP" or
+	// "pending_associate" are not AWS's and stay unrecognized verbatim.
+	if s != "" && s == strings.ToLower(s) && !strings.Contains(s, "_") {
+		if vd := ed.Values().ByName(protoreflect.Name(name)); vd != nil && vd.Number() != 0 {
+			return E(vd.Number()), nil
+		}
+	}
+	return zero, &s
+}
+
+// enumPrefix returns the common prefix of the value names of ed, taken from
+// its zero value, e.g. "TRANSPORT_PROTOCOL_".
+func enumPrefix(ed protoreflect.EnumDescriptor) string {
+	return strings.TrimSuffix(string(ed.Values().ByNumber(0).Name()), "UNSPECIFIED")
+}

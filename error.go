@@ -1,0 +1,83 @@
+// Package vpnfacade holds the domain types shared by every layer of the
+// service: the application error model. Transports (the Connect handler and
+// the EC2-compatible handler) translate these errors at the edge; nothing
+// below them knows about Connect codes or AWS error XML.
+package vpnfacade
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrorCode is the kind of an application error.
+type ErrorCode string
+
+// Error codes. Each transport maps every code to its own vocabulary.
+const (
+	// EINVALID: the request is malformed (bad filter, page size, token, id).
+	EINVALID ErrorCode = "invalid"
+	// ENOTFOUND: a named endpoint is not in the snapshot.
+	ENOTFOUND ErrorCode = "not_found"
+	// EUNAVAILABLE: no snapshot can answer yet, or the snapshot is too old.
+	EUNAVAILABLE ErrorCode = "unavailable"
+	// EDRYRUN: a dry run that would have succeeded (EC2's DryRunOperation).
+	EDRYRUN ErrorCode = "dry_run"
+	// ECONFLICT: a write lost a race (an older version or a fenced writer).
+	ECONFLICT ErrorCode = "conflict"
+	// EINTERNAL: anything unexpected; its detail is logged, never shown.
+	EINTERNAL ErrorCode = "internal"
+)
+
+// Error is an application error: a kind, the request field at fault (when
+// there is one) and a message fit to show to the caller.
+type Error struct {
+	// Code is the kind of error.
+	Code ErrorCode
+	// Field names the request field at fault, in the proto's snake_case
+	// (e.g. "next_token", "filters"); empty when no single field is.
+	Field string
+	// Message is a human-readable explanation, safe to return to clients.
+	Message string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Message)
+}
+
+// Errorf returns an *Error with the given code, field and formatted message.
+func Errorf(code ErrorCode, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCodeOf returns the code of the first *Error in err's chain, or
+// EINTERNAL when there is none (and "" for a nil error).
+func ErrorCodeOf(err error) ErrorCode {
+	if err == nil {
+		return ""
+	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessageOf returns the client-safe message of the first *Error in err's
+// chain, or "internal error" when there is none.
+func ErrorMessageOf(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// ErrorFieldOf returns the field of the first *Error in err's chain, if any.
+func ErrorFieldOf(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Field
+	}
+	return ""
+}
