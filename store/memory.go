@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vpnfacade/vpnfacade"
+)
+
+// Memory is a Store held in this process only: for --demo and single-process
+// runs. Publishing swaps one pointer, so a reader sees a whole snapshot or
+// the previous one, never a mix.
+type Memory struct {
+	mu      sync.Mutex // serialises Publish
+	epoch   uint64     // highest writer epoch seen
+	current atomic.Pointer[Snapshot]
+}
+
+// NewMemory returns an empty Memory store.
+func NewMemory() *Memory { return &Memory{} }
+
+// Publish implements Store. A writer whose epoch is lower than one already
+// seen is refused with ECONFLICT.
+func (m *Memory) Publish(ctx context.Context, pub Publication) (*Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if pub.Epoch < m.epoch {
+		return nil, vpnfacade.Errorf(vpnfacade.ECONFLICT, "", "writer epoch %d is older than epoch %d", pub.Epoch, m.epoch)
+	}
+	m.epoch = pub.Epoch
+	var version uint64 = 1
+	if prev := m.current.Load(); prev != nil {
+		version = prev.Version + 1
+	}
+	snap := NewSnapshot(version, pub.RefreshedAt, pub.Partitions, pub.Endpoints)
+	m.current.Store(snap)
+	return snap, nil
+}
+
+// Current implements Store.
+func (m *Memory) Current(ctx context.Context) (View, error) {
+	snap := m.current.Load()
+	if snap == nil {
+		return View{}, errNoSnapshot()
+	}
+	return View{Snapshot: snap}, nil
+}
+
+// Close implements Store; it has nothing to release.
+func (m *Memory) Close() error { return nil }
+
+func errNoSnapshot() error {
+	return vpnfacade.Errorf(vpnfacade.EUNAVAILABLE, "", "no snapshot is available yet: the first refresh is pending")
+}
