@@ -172,26 +172,57 @@ func compileFilters(filters []Filter, allowed []string) ([]compiledFilter, error
 	return out, nil
 }
 
+// preparedQuery is a validated Query.
+type preparedQuery struct {
+	filters []compiledFilter
+	binding [8]byte
+	after   *sortKey // position after which the page starts; nil: the start
+}
+
+func prepare(q Query) (preparedQuery, error) {
+	if q.Limit < 1 {
+		return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, "max_results", "the page size must be at least 1, got %d", q.Limit)
+	}
+	for _, id := range q.IDs {
+		if id == "" {
+			return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, "client_vpn_endpoint_ids", "an endpoint id is empty")
+		}
+	}
+	filters, err := compileFilters(q.Filters, q.FilterNames)
+	if err != nil {
+		return preparedQuery{}, err
+	}
+	p := preparedQuery{filters: filters, binding: queryBinding(q.IDs, q.Filters)}
+	if q.NextToken != "" {
+		after, err := decodeToken(q.NextToken, p.binding)
+		if err != nil {
+			return preparedQuery{}, err
+		}
+		p.after = &after
+	}
+	return p, nil
+}
+
+// ValidateQuery checks q as List would (page size, ids, filters, token)
+// without reading any snapshot; dry runs use it.
+func ValidateQuery(q Query) error {
+	_, err := prepare(q)
+	return err
+}
+
 // List returns one page of the endpoints matching q, in snapshot order. Errors
 // are *vpnfacade.Error: EINVALID (field "max_results", "filters",
 // "next_token") or ENOTFOUND (field "client_vpn_endpoint_ids").
 func (s *Snapshot) List(q Query) (Page, error) {
-	if q.Limit < 1 {
-		return Page{}, vpnfacade.Errorf(vpnfacade.EINVALID, "max_results", "the page size must be at least 1, got %d", q.Limit)
-	}
-	filters, err := compileFilters(q.Filters, q.FilterNames)
+	p, err := prepare(q)
 	if err != nil {
 		return Page{}, err
 	}
-	binding := queryBinding(q.IDs, q.Filters)
+	filters, binding := p.filters, p.binding
 	var start int
-	if q.NextToken != "" {
-		after, err := decodeToken(q.NextToken, binding)
-		if err != nil {
-			return Page{}, err
-		}
-		start, _ = slices.BinarySearchFunc(s.keys, after, sortKey.compare)
-		if start < len(s.keys) && s.keys[start] == after {
+	if p.after != nil {
+		start, _ = slices.BinarySearchFunc(s.keys, *p.after, sortKey.compare)
+		if start < len(s.keys) && s.keys[start] == *p.after {
 			start++
 		}
 	}
