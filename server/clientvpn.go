@@ -1,0 +1,200 @@
+// Package server answers clients from the store: the ClientVpnService
+// Connect handler (Connect, gRPC and gRPC-Web) and the EC2-compatible Query
+// handler, plus the HTTP wiring that serves both on one listener.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vpnfacade/vpnfacade"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/store"
+)
+
+// Page sizes of ListClientVpnEndpoints.
+const (
+	// DefaultMaxResults is the page size when max_results is 0.
+	DefaultMaxResults = 100
+	// MaxMaxResults is the largest page; larger requests are served this many.
+	MaxMaxResults = 1000
+)
+
+// ClientVpnService implements clientvpnv1connect.ClientVpnServiceHandler over
+// a store.
+type ClientVpnService struct {
+	reader *Reader
+}
+
+var _ clientvpnv1connect.ClientVpnServiceHandler = (*ClientVpnService)(nil)
+
+// NewClientVpnService returns the Connect service answering from reader.
+func NewClientVpnService(reader *Reader) *ClientVpnService {
+	return &ClientVpnService{reader: reader}
+}
+
+// ListClientVpnEndpoints implements clientvpnv1connect.ClientVpnServiceHandler.
+func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clientvpnv1.ListClientVpnEndpointsRequest) (*clientvpnv1.ListClientVpnEndpointsResponse, error) {
+	limit := int(req.GetMaxResults())
+	switch {
+	case limit < 0:
+		return nil, s.reader.connectError(ctx, vpnfacade.Errorf(vpnfacade.EINVALID, "max_results",
+			"max_results must be between 0 and %d (0 means %d), got %d", MaxMaxResults, DefaultMaxResults, limit))
+	case limit == 0:
+		limit = DefaultMaxResults
+	case limit > MaxMaxResults:
+		limit = MaxMaxResults
+	}
+	q := store.Query{
+		IDs:       req.GetClientVpnEndpointIds(),
+		Filters:   make([]store.Filter, len(req.GetFilters())),
+		Limit:     limit,
+		NextToken: req.GetNextToken(),
+	}
+	for i, f := range req.GetFilters() {
+		q.Filters[i] = store.Filter{Name: f.GetName(), Values: f.GetValues()}
+	}
+	if req.GetDryRun() {
+		if err := store.ValidateQuery(q); err != nil {
+			return nil, s.reader.connectError(ctx, err)
+		}
+		return nil, s.reader.connectError(ctx, errDryRun())
+	}
+	view, err := s.reader.View(ctx)
+	if err != nil {
+		return nil, s.reader.connectError(ctx, err)
+	}
+	page, err := view.List(q)
+	if err != nil {
+		return nil, s.reader.connectError(ctx, err)
+	}
+	setAge(ctx, view)
+	return &clientvpnv1.ListClientVpnEndpointsResponse{
+		ClientVpnEndpoints: page.Endpoints,
+		NextToken:          page.NextToken,
+		Snapshot:           snapshotInfo(view),
+	}, nil
+}
+
+// GetClientVpnEndpoint implements clientvpnv1connect.ClientVpnServiceHandler.
+func (s *ClientVpnService) GetClientVpnEndpoint(ctx context.Context, req *clientvpnv1.GetClientVpnEndpointRequest) (*clientvpnv1.GetClientVpnEndpointResponse, error) {
+	if req.GetClientVpnEndpointId() == "" {
+		return nil, s.reader.connectError(ctx, vpnfacade.Errorf(vpnfacade.EINVALID, "client_vpn_endpoint_id",
+			"client_vpn_endpoint_id is required, e.g. cvpn-endpoint-0123456789abcdef0"))
+	}
+	view, err := s.reader.View(ctx)
+	if err != nil {
+		return nil, s.reader.connectError(ctx, err)
+	}
+	e, err := view.Get(req.GetClientVpnEndpointId(), req.GetRegion(), req.GetAccountId())
+	if err != nil {
+		return nil, s.reader.connectError(ctx, err)
+	}
+	setAge(ctx, view)
+	return &clientvpnv1.GetClientVpnEndpointResponse{ClientVpnEndpoint: e, Snapshot: snapshotInfo(view)}, nil
+}
+
+func errDryRun() error {
+	return vpnfacade.Errorf(vpnfacade.EDRYRUN, "dry_run", "DryRunOperation: Request would have succeeded, but DryRun flag is set.")
+}
+
+func snapshotInfo(v store.View) *clientvpnv1.SnapshotInfo {
+	return &clientvpnv1.SnapshotInfo{
+		Version:     v.Version,
+		RefreshedAt: timestamppb.New(v.RefreshedAt),
+		Stale:       v.Stale(),
+	}
+}
+
+// setAge sets the HTTP Age header: seconds since the snapshot was refreshed.
+func setAge(ctx context.Context, v store.View) {
+	if info, ok := connect.CallInfoForHandlerContext(ctx); ok {
+		info.ResponseHeader().Set("Age", ageSeconds(v.RefreshedAt))
+	}
+}
+
+func ageSeconds(refreshedAt time.Time) string {
+	return strconv.FormatInt(int64(max(time.Since(refreshedAt), 0)/time.Second), 10)
+}
+
+// Reader hands both transports the snapshot to answer from, applying the
+// serve-stale policy, and logs what must not reach clients.
+type Reader struct {
+	store        store.Store
+	maxStaleness time.Duration
+	logger       *slog.Logger
+}
+
+// NewReader returns a Reader over st. A snapshot older than maxStaleness is
+// refused with EUNAVAILABLE; 0 serves snapshots of any age.
+func NewReader(st store.Store, maxStaleness time.Duration, logger *slog.Logger) *Reader {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Reader{store: st, maxStaleness: maxStaleness, logger: logger}
+}
+
+// View returns the current snapshot, or EUNAVAILABLE when there is none or it
+// is older than the configured maximum staleness.
+func (r *Reader) View(ctx context.Context) (store.View, error) {
+	view, err := r.store.Current(ctx)
+	if err != nil {
+		return store.View{}, err
+	}
+	if age := time.Since(view.RefreshedAt); r.maxStaleness > 0 && age > r.maxStaleness {
+		return store.View{}, vpnfacade.Errorf(vpnfacade.EUNAVAILABLE, "",
+			"the cached snapshot is %s old, more than the %s this service may serve; refreshes are failing",
+			age.Round(time.Second), r.maxStaleness)
+	}
+	return view, nil
+}
+
+// connectError translates an application error into a Connect error. An
+// error that is not a *vpnfacade.Error is logged and reported as "internal
+// error".
+func (r *Reader) connectError(ctx context.Context, err error) error {
+	code := vpnfacade.ErrorCodeOf(err)
+	if code == vpnfacade.EINTERNAL {
+		r.logger.ErrorContext(ctx, "internal error", "error", err)
+	}
+	var ce *connect.Error
+	switch code {
+	case vpnfacade.EINVALID:
+		ce = connect.NewError(connect.CodeInvalidArgument, errors.New(vpnfacade.ErrorMessageOf(err)))
+	case vpnfacade.ENOTFOUND:
+		ce = connect.NewError(connect.CodeNotFound, errors.New(vpnfacade.ErrorMessageOf(err)))
+	case vpnfacade.EUNAVAILABLE:
+		ce = connect.NewError(connect.CodeUnavailable, errors.New(vpnfacade.ErrorMessageOf(err)))
+	case vpnfacade.EDRYRUN:
+		ce = connect.NewError(connect.CodeFailedPrecondition, errors.New(vpnfacade.ErrorMessageOf(err)))
+		if detail, derr := connect.NewErrorDetail(dryRunInfo()); derr == nil {
+			ce.AddDetail(detail)
+		}
+	case vpnfacade.ECONFLICT:
+		ce = connect.NewError(connect.CodeAborted, errors.New(vpnfacade.ErrorMessageOf(err)))
+	default:
+		switch {
+		case errors.Is(err, context.Canceled):
+			ce = connect.NewError(connect.CodeCanceled, err)
+		case errors.Is(err, context.DeadlineExceeded):
+			ce = connect.NewError(connect.CodeDeadlineExceeded, err)
+		default:
+			ce = connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}
+	}
+	return ce
+}
+
+// dryRunInfo is the error detail of a successful dry run: the reason is EC2's
+// error code, so clients can tell it from other FAILED_PRECONDITION errors.
+func dryRunInfo() *errdetails.ErrorInfo {
+	return &errdetails.ErrorInfo{Reason: "DryRunOperation", Domain: "vpnfacade.clientvpn.v1"}
+}
