@@ -1,0 +1,214 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vpnfacade/vpnfacade"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+)
+
+// The mirror is this process's decoded copy of the current snapshot. One
+// goroutine (follow) keeps it current: it reloads when an announcement names
+// a newer version and, because pub/sub delivers at most once, also polls
+// the current pointer every PollInterval. Loads are deduplicated
+// (singleflight) and the mirror only ever moves to a newer version.
+
+// syncTimeout bounds one poll plus the load of the snapshot it finds.
+const syncTimeout = 2 * time.Minute
+
+var errSnapshotMissing = errors.New("store: the snapshot the current pointer names is missing (expired or deleted)")
+
+// syncState records the outcome of the last sync, for Current.
+type syncState struct {
+	mu       sync.Mutex
+	failedAt time.Time // zero when the last sync succeeded
+	err      error
+}
+
+// Current implements Store. When the mirror holds a snapshot it is returned
+// at once, without a Redis round trip; BackendStale tells that the last
+// poll or reload failed, so a newer snapshot may exist. Before the mirror
+// ever loaded one, Current loads synchronously (a new process serves a
+// populated Redis at once); it fails with EUNAVAILABLE when Redis holds no
+// snapshot yet or cannot be reached.
+func (r *Redis) Current(ctx context.Context) (View, error) {
+	if s := r.mirror.Load(); s != nil {
+		return View{Snapshot: s, BackendStale: r.stale.Load()}, nil
+	}
+	// Fail fast while Redis is known to be down: each request would
+	// otherwise wait for a connection attempt.
+	r.state.mu.Lock()
+	failedAt, lastErr := r.state.failedAt, r.state.err
+	r.state.mu.Unlock()
+	if !failedAt.IsZero() && time.Since(failedAt) < r.poll {
+		return View{}, errNoBackend(lastErr)
+	}
+	ch := r.loads.DoChan("sync", func() (any, error) { return nil, r.sync() })
+	select {
+	case <-ctx.Done():
+		return View{}, fmt.Errorf("store: wait for the first snapshot: %w", ctx.Err())
+	case res := <-ch:
+		if s := r.mirror.Load(); s != nil {
+			return View{Snapshot: s, BackendStale: r.stale.Load()}, nil
+		}
+		if res.Err != nil {
+			return View{}, errNoBackend(res.Err)
+		}
+		return View{}, errNoSnapshot()
+	}
+}
+
+func errNoBackend(cause error) error {
+	return errRedis(vpnfacade.EUNAVAILABLE, "no snapshot is available: the snapshot store cannot be reached", cause)
+}
+
+// follow keeps the mirror current until Close.
+func (r *Redis) follow() {
+	defer close(r.done)
+	sub := r.client.Subscribe(r.ctx, r.keys.announce)
+	defer sub.Close()
+	announcements := sub.Channel()
+	tick := time.NewTicker(r.poll)
+	defer tick.Stop()
+	r.syncShared()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+			r.syncShared()
+		case msg, ok := <-announcements:
+			if !ok {
+				announcements = nil
+				continue
+			}
+			v, err := strconv.ParseUint(msg.Payload, 10, 64)
+			if err != nil {
+				r.log.Warn("ignoring a malformed announcement", "payload", msg.Payload)
+				continue
+			}
+			// A sync already in flight may have read the pointer before
+			// it moved: joining it is not enough, so try twice.
+			for range 2 {
+				if m := r.mirror.Load(); m != nil && m.Version >= v {
+					break
+				}
+				r.syncShared()
+			}
+		}
+	}
+}
+
+// syncShared runs sync, joining one already in flight.
+func (r *Redis) syncShared() {
+	r.loads.Do("sync", func() (any, error) { return nil, r.sync() })
+}
+
+// sync reads the current pointer and, when it names a version newer than
+// the mirror's, loads that version into the mirror. It records the outcome.
+func (r *Redis) sync() error {
+	ctx, cancel := context.WithTimeout(r.ctx, syncTimeout)
+	defer cancel()
+	err := r.syncOnce(ctx)
+	if r.ctx.Err() != nil {
+		return err // closing: not a backend failure
+	}
+	r.recordSync(err)
+	return err
+}
+
+func (r *Redis) syncOnce(ctx context.Context) error {
+	version, err := r.client.Get(ctx, r.keys.current).Uint64()
+	if errors.Is(err, redis.Nil) {
+		return nil // nothing published yet, or Redis lost its data
+	}
+	if err != nil {
+		return fmt.Errorf("store: read the current version: %w", err)
+	}
+	if m := r.mirror.Load(); m != nil && m.Version >= version {
+		return nil
+	}
+	snap, err := r.load(ctx, version)
+	if err != nil {
+		return err
+	}
+	r.advance(snap)
+	return nil
+}
+
+// recordSync notes the outcome of a sync or a publish and logs a change of
+// health.
+func (r *Redis) recordSync(err error) {
+	r.state.mu.Lock()
+	defer r.state.mu.Unlock()
+	if err != nil {
+		r.state.failedAt, r.state.err = time.Now(), err
+		if !r.stale.Swap(true) {
+			r.log.Warn("redis cannot be read; serving the mirrored snapshot, marked stale", "err", err)
+		}
+		return
+	}
+	r.state.failedAt, r.state.err = time.Time{}, nil
+	if r.stale.Swap(false) {
+		r.log.Info("redis can be read again; the mirror is current")
+	}
+}
+
+// load reads and decodes one version.
+func (r *Redis) load(ctx context.Context, version uint64) (*Snapshot, error) {
+	key := r.keys.snapshot(version)
+	vals, err := r.client.HMGet(ctx, key, metaFieldNames...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: read version %d: %w", version, err)
+	}
+	meta, err := parseMeta(vals)
+	if err != nil {
+		return nil, fmt.Errorf("store: read version %d: %w", version, err)
+	}
+	endpoints := make([]*clientvpnv1.ClientVpnEndpoint, 0, meta.count)
+	fields := make([]string, 0, chunksPerTrip)
+	for start := 0; start < meta.chunks; start += chunksPerTrip {
+		fields = fields[:0]
+		for i := start; i < min(start+chunksPerTrip, meta.chunks); i++ {
+			fields = append(fields, chunkField(i))
+		}
+		chunks, err := r.client.HMGet(ctx, key, fields...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("store: read version %d: %w", version, err)
+		}
+		for i, c := range chunks {
+			s, ok := c.(string)
+			if !ok {
+				return nil, fmt.Errorf("store: read version %d: %s is missing", version, fields[i])
+			}
+			if endpoints, err = decodeChunk(endpoints, []byte(s)); err != nil {
+				return nil, fmt.Errorf("store: read version %d, %s: %w", version, fields[i], err)
+			}
+		}
+	}
+	if len(endpoints) != meta.count {
+		return nil, fmt.Errorf("store: read version %d: %d endpoints decoded, %d recorded", version, len(endpoints), meta.count)
+	}
+	return NewSnapshot(version, meta.refreshedAt, meta.partitions, endpoints), nil
+}
+
+// advance makes s the mirror's snapshot unless the mirror already holds
+// the same or a newer version.
+func (r *Redis) advance(s *Snapshot) {
+	for {
+		old := r.mirror.Load()
+		if old != nil && old.Version >= s.Version {
+			return
+		}
+		if r.mirror.CompareAndSwap(old, s) {
+			return
+		}
+	}
+}

@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/vpnfacade/vpnfacade"
+)
+
+// Defaults of RedisOptions.
+const (
+	// DefaultRedisNamespace is the namespace used when RedisOptions.Namespace
+	// is empty.
+	DefaultRedisNamespace = "default"
+	// DefaultRedisGrace is how long a superseded version stays readable.
+	DefaultRedisGrace = 10 * time.Minute
+	// DefaultRedisPollInterval is how often the mirror polls the current
+	// pointer when no announcement arrives.
+	DefaultRedisPollInterval = 2 * time.Second
+	// DefaultRedisCommandTimeout bounds one Redis command (dial, read, write).
+	DefaultRedisCommandTimeout = 3 * time.Second
+)
+
+// RedisOptions configures NewRedis.
+type RedisOptions struct {
+	// URL locates Redis: "redis://[user:password@]host:port[/db]" or
+	// "rediss://…" for TLS. Several comma-separated addresses
+	// ("redis://a:6379,b:6379,c:6379") select Redis Cluster, or the
+	// sentinels when SentinelMaster is set; credentials, database and TLS
+	// come from the first.
+	URL string
+	// SentinelMaster is the master name to ask the sentinels in URL for;
+	// empty when URL names the data nodes themselves.
+	SentinelMaster string
+	// Namespace separates data sets sharing one Redis; every key of one
+	// namespace carries the hash tag {Namespace}. Default "default".
+	Namespace string
+	// Grace is how long a superseded version stays readable after the
+	// current pointer moves on (page tokens and slow readers may still use
+	// it). Default DefaultRedisGrace.
+	Grace time.Duration
+	// PollInterval is how often the mirror reads the current pointer, as a
+	// backstop for missed announcements. Default DefaultRedisPollInterval.
+	PollInterval time.Duration
+	// CommandTimeout bounds each Redis command; it is also how long a read
+	// takes to notice that Redis stopped answering. Default
+	// DefaultRedisCommandTimeout.
+	CommandTimeout time.Duration
+	// Logger receives the mirror's reload failures and recoveries; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// Redis is a Store kept in Redis, shared by every replica and surviving
+// restarts, with an in-process mirror of the current snapshot.
+//
+// Keys of namespace N (all in one cluster slot thanks to the hash tag):
+//
+//	vpnfacade:{N}:version           counter the next version is taken from
+//	vpnfacade:{N}:current           the current version, flipped by one script
+//	vpnfacade:{N}:epoch             the highest writer fencing epoch accepted
+//	vpnfacade:{N}:snapshot:<v>      hash: meta fields and encoded endpoint chunks
+//	vpnfacade:{N}:announce          pub/sub channel carrying each new version
+//
+// Reads are answered from the mirror (see Current); Publish writes through
+// to Redis and then updates the mirror of the publishing process at once.
+type Redis struct {
+	client  redis.UniversalClient
+	keys    redisKeys
+	grace   time.Duration
+	poll    time.Duration
+	timeout time.Duration
+	log     *slog.Logger
+
+	mirror    atomic.Pointer[Snapshot]
+	stale     atomic.Bool // the last poll or reload failed
+	state     syncState   // when and why the last sync failed
+	loads     singleflight.Group
+	publishMu sync.Mutex // serialises this process's publishes
+
+	ctx       context.Context // ends on Close; loads run under it
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the mirror goroutine returns
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// redisKeys are the key and channel names of one namespace.
+type redisKeys struct {
+	prefix   string // "vpnfacade:{N}:"
+	version  string
+	current  string
+	epoch    string
+	announce string
+}
+
+func newRedisKeys(namespace string) redisKeys {
+	p := "vpnfacade:{" + namespace + "}:"
+	return redisKeys{
+		prefix:   p,
+		version:  p + "version",
+		current:  p + "current",
+		epoch:    p + "epoch",
+		announce: p + "announce",
+	}
+}
+
+func (k redisKeys) snapshot(version uint64) string {
+	return fmt.Sprintf("%ssnapshot:%d", k.prefix, version)
+}
+
+// NewRedis connects to Redis and starts the mirror, which loads the current
+// snapshot (if any) in the background and then follows announcements and
+// polls. It fails only on invalid options: an unreachable Redis is reported
+// by Current (EUNAVAILABLE until a snapshot can be loaded) and by Publish.
+// ctx carries values for the mirror; its cancellation does not stop it,
+// Close does.
+func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
+	uo, err := universalOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(opts.Namespace, "{}") {
+		return nil, fmt.Errorf("store: redis namespace %q must not contain braces: they delimit the cluster hash tag", opts.Namespace)
+	}
+	ns := cmpOr(opts.Namespace, DefaultRedisNamespace)
+	for name, d := range map[string]time.Duration{"grace": opts.Grace, "poll interval": opts.PollInterval, "command timeout": opts.CommandTimeout} {
+		if d < 0 {
+			return nil, fmt.Errorf("store: redis %s must not be negative, got %s", name, d)
+		}
+	}
+	r := &Redis{
+		client:  redis.NewUniversalClient(uo),
+		keys:    newRedisKeys(ns),
+		grace:   cmpOr(opts.Grace, DefaultRedisGrace),
+		poll:    cmpOr(opts.PollInterval, DefaultRedisPollInterval),
+		timeout: uo.ReadTimeout,
+		log:     opts.Logger,
+		done:    make(chan struct{}),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.log = r.log.With("component", "store.redis", "namespace", ns)
+	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go r.follow()
+	return r, nil
+}
+
+func cmpOr[T comparable](v, fallback T) T {
+	var zero T
+	if v == zero {
+		return fallback
+	}
+	return v
+}
+
+// universalOptions turns RedisOptions into go-redis options.
+func universalOptions(opts RedisOptions) (*redis.UniversalOptions, error) {
+	if strings.TrimSpace(opts.URL) == "" {
+		return nil, errors.New("store: redis URL is empty; want redis://host:port or rediss://host:port")
+	}
+	parts := strings.Split(opts.URL, ",")
+	first, err := redis.ParseURL(strings.TrimSpace(parts[0]))
+	if err != nil {
+		return nil, fmt.Errorf("store: redis URL %q: %w", redactURL(parts[0]), err)
+	}
+	if first.Network != "tcp" {
+		return nil, fmt.Errorf("store: redis URL %q: want scheme redis:// or rediss://", redactURL(parts[0]))
+	}
+	timeout := cmpOr(opts.CommandTimeout, DefaultRedisCommandTimeout)
+	uo := &redis.UniversalOptions{
+		Addrs:        []string{first.Addr},
+		Username:     first.Username,
+		Password:     first.Password,
+		DB:           first.DB,
+		TLSConfig:    first.TLSConfig,
+		MasterName:   opts.SentinelMaster,
+		DialTimeout:  timeout,
+		ReadTimeout:  timeout,
+		WriteTimeout: timeout,
+	}
+	for _, p := range parts[1:] {
+		p = strings.TrimSpace(p)
+		addr := p
+		if strings.Contains(p, "://") {
+			o, err := redis.ParseURL(p)
+			if err != nil {
+				return nil, fmt.Errorf("store: redis URL %q: %w", redactURL(p), err)
+			}
+			addr = o.Addr
+		} else if _, _, err := net.SplitHostPort(p); err != nil {
+			return nil, fmt.Errorf("store: redis address %q: want host:port: %w", p, err)
+		}
+		uo.Addrs = append(uo.Addrs, addr)
+	}
+	if len(uo.Addrs) > 1 && opts.SentinelMaster == "" && uo.DB != 0 {
+		return nil, fmt.Errorf("store: redis URL selects database %d, which Redis Cluster does not have", uo.DB)
+	}
+	return uo, nil
+}
+
+// redactURL hides a password in a URL meant for an error message.
+func redactURL(s string) string {
+	s = strings.TrimSpace(s)
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		return scheme + "://" + "REDACTED@" + rest[at+1:]
+	}
+	return s
+}
+
+// Client returns the Redis client the store uses, for collaborators that
+// keep their own keys beside the snapshots (the writer lease). They must
+// not close it.
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
+// EpochKey returns the key holding the writer fencing epoch: Publish refuses
+// a publication whose Epoch is below it. The writer lease increments it when
+// a writer takes over. It shares the namespace's hash tag, so one script may
+// touch it together with the lease.
+func (r *Redis) EpochKey() string { return r.keys.epoch }
+
+// Key returns the name of a key of this store's namespace, carrying its hash
+// tag: Key("lease") is "vpnfacade:{<namespace>}:lease".
+func (r *Redis) Key(name string) string { return r.keys.prefix + name }
+
+// Close stops the mirror and closes the Redis client. Reads after Close
+// keep answering from the mirror; publishes fail.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		r.cancel()
+		<-r.done
+		if err := r.client.Close(); err != nil {
+			r.closeErr = fmt.Errorf("store: close redis client: %w", err)
+		}
+	})
+	return r.closeErr
+}
+
+// errRedis wraps a Redis failure: callers and transports see code and a
+// client-safe message, logs see the cause.
+func errRedis(code vpnfacade.ErrorCode, msg string, cause error) error {
+	return fmt.Errorf("%w: %w", vpnfacade.Errorf(code, "", "%s", msg), cause)
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+)
+
+// A snapshot is stored in Redis as one hash holding meta fields and the
+// endpoints in chunks. Each chunk is a run of endpoints, each written as a
+// uvarint length followed by the endpoint's protobuf encoding; chunks are
+// about chunkBytes long so that no single command or reply is huge, and
+// they are written and read a few per round trip.
+const (
+	snapshotFormat = "1"
+
+	fieldFormat      = "format"
+	fieldRefreshedAt = "refreshed_at"
+	fieldPartitions  = "partitions"
+	fieldCount       = "count"
+	fieldChunks      = "chunks"
+	fieldEpoch       = "epoch"
+	// fieldPublished is set by the publish script when the pointer moves to
+	// the snapshot; a snapshot without it was never current.
+	fieldPublished = "published"
+
+	chunkBytes     = 256 << 10
+	chunksPerTrip  = 16
+	chunkFieldName = "chunk:"
+)
+
+func chunkField(i int) string { return chunkFieldName + strconv.Itoa(i) }
+
+// encodeChunks encodes endpoints, in order, into chunks.
+func encodeChunks(endpoints []*clientvpnv1.ClientVpnEndpoint) ([][]byte, error) {
+	var chunks [][]byte
+	var cur []byte
+	marshal := proto.MarshalOptions{UseCachedSize: true}
+	for _, e := range endpoints {
+		size := proto.Size(e)
+		if cur == nil {
+			cur = make([]byte, 0, max(chunkBytes+chunkBytes/4, size+binary.MaxVarintLen64))
+		}
+		cur = protowire.AppendVarint(cur, uint64(size))
+		var err error
+		cur, err = marshal.MarshalAppend(cur, e)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode endpoint %s: %w", Key(e), err)
+		}
+		if len(cur) >= chunkBytes {
+			chunks = append(chunks, cur)
+			cur = nil
+		}
+	}
+	if cur != nil {
+		chunks = append(chunks, cur)
+	}
+	return chunks, nil
+}
+
+// decodeChunk appends the endpoints of one chunk to out.
+func decodeChunk(out []*clientvpnv1.ClientVpnEndpoint, chunk []byte) ([]*clientvpnv1.ClientVpnEndpoint, error) {
+	for len(chunk) > 0 {
+		n, k := protowire.ConsumeVarint(chunk)
+		if k < 0 || n > uint64(len(chunk)-k) {
+			return out, errors.New("store: corrupt chunk: bad length prefix")
+		}
+		e := &clientvpnv1.ClientVpnEndpoint{}
+		if err := proto.Unmarshal(chunk[k:k+int(n)], e); err != nil {
+			return out, fmt.Errorf("store: corrupt chunk: decode endpoint: %w", err)
+		}
+		out = append(out, e)
+		chunk = chunk[k+int(n):]
+	}
+	return out, nil
+}
+
+// snapshotMeta is the part of a stored snapshot besides its endpoints.
+type snapshotMeta struct {
+	refreshedAt time.Time
+	partitions  []Partition
+	count       int
+	chunks      int
+}
+
+// metaFields returns the hash fields recording m and the writer's epoch.
+func (m snapshotMeta) fields(epoch uint64) ([]any, error) {
+	parts, err := json.Marshal(m.partitions)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode partitions: %w", err)
+	}
+	return []any{
+		fieldFormat, snapshotFormat,
+		fieldRefreshedAt, m.refreshedAt.Format(time.RFC3339Nano),
+		fieldPartitions, parts,
+		fieldCount, m.count,
+		fieldChunks, m.chunks,
+		fieldEpoch, strconv.FormatUint(epoch, 10),
+	}, nil
+}
+
+var metaFieldNames = []string{fieldFormat, fieldRefreshedAt, fieldPartitions, fieldCount, fieldChunks}
+
+// parseMeta reads the values of metaFieldNames, as HMGET returns them.
+func parseMeta(vals []any) (snapshotMeta, error) {
+	var s [5]string
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			if i == 0 {
+				return snapshotMeta{}, errSnapshotMissing
+			}
+			return snapshotMeta{}, fmt.Errorf("store: stored snapshot lacks field %q", metaFieldNames[i])
+		}
+		s[i] = str
+	}
+	if s[0] != snapshotFormat {
+		return snapshotMeta{}, fmt.Errorf("store: stored snapshot has format %q, this build reads %q", s[0], snapshotFormat)
+	}
+	var m snapshotMeta
+	var err error
+	if m.refreshedAt, err = time.Parse(time.RFC3339Nano, s[1]); err != nil {
+		return m, fmt.Errorf("store: stored snapshot refreshed_at: %w", err)
+	}
+	if err := json.Unmarshal([]byte(s[2]), &m.partitions); err != nil {
+		return m, fmt.Errorf("store: stored snapshot partitions: %w", err)
+	}
+	if m.count, err = strconv.Atoi(s[3]); err != nil || m.count < 0 {
+		return m, fmt.Errorf("store: stored snapshot count %q is not a count", s[3])
+	}
+	if m.chunks, err = strconv.Atoi(s[4]); err != nil || m.chunks < 0 {
+		return m, fmt.Errorf("store: stored snapshot chunks %q is not a count", s[4])
+	}
+	return m, nil
+}
