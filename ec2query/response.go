@@ -19,8 +19,8 @@ const ContentType = "text/xml;charset=UTF-8"
 const xmlHeader = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 
 // approxEndpointBytes sizes the buffer of a response: a fully populated
-// endpoint is around 2.5 KB of XML.
-const approxEndpointBytes = 2048
+// endpoint is up to about 3 KB of XML.
+const approxEndpointBytes = 3072
 
 // AppendDescribeClientVpnEndpoints appends the XML of a successful
 // DescribeClientVpnEndpoints response to dst and returns the extended slice.

@@ -69,6 +69,18 @@ func (x *xmlBuffer) stringList(name string, items []string) {
 	x.close(name)
 }
 
+// plainASCII marks the bytes appendEscaped copies as they are: printable
+// ASCII other than the five XML special characters. It is never written.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `&<>"'` {
+		t[c] = false
+	}
+	return t
+}()
+
 // appendEscaped appends s as XML character data. The five special characters
 // become entities, '\r' becomes a character reference (a parser would turn
 // a raw one into '\n'), and what XML 1.0 cannot carry at all (invalid UTF-8,
@@ -78,7 +90,7 @@ func appendEscaped(dst []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '&' && c != '<' && c != '>' && c != '"' && c != '\'' {
+		if plainASCII[c] {
 			i++
 			continue
 		}
