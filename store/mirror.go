@@ -97,7 +97,7 @@ func (r *Redis) follow() {
 			// A sync already in flight may have read the pointer before
 			// it moved: joining it is not enough, so try twice.
 			for range 2 {
-				if m := r.mirror.Load(); m != nil && m.Version >= v {
+				if m := r.mirror.Load(); (m != nil && m.Version >= v) || r.flipping.Load() == v {
 					break
 				}
 				r.syncShared()
@@ -133,6 +133,12 @@ func (r *Redis) syncOnce(ctx context.Context) error {
 		return fmt.Errorf("store: read the current version: %w", err)
 	}
 	if m := r.mirror.Load(); m != nil && m.Version >= version {
+		return nil
+	}
+	if version == r.flipping.Load() {
+		// This process is publishing that version and is about to put it
+		// in the mirror itself; should the publish fail after all, the
+		// next poll loads it.
 		return nil
 	}
 	snap, err := r.load(ctx, version)

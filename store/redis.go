@@ -86,7 +86,8 @@ type Redis struct {
 	stale     atomic.Bool // the last poll or reload failed
 	state     syncState   // when and why the last sync failed
 	loads     singleflight.Group
-	publishMu sync.Mutex // serialises this process's publishes
+	publishMu sync.Mutex    // serialises this process's publishes
+	flipping  atomic.Uint64 // the version this process is flipping to; 0: none
 
 	ctx       context.Context // ends on Close; loads run under it
 	cancel    context.CancelFunc
@@ -189,6 +190,13 @@ func universalOptions(opts RedisOptions) (*redis.UniversalOptions, error) {
 		DialTimeout:  timeout,
 		ReadTimeout:  timeout,
 		WriteTimeout: timeout,
+		// Tuning given as URL query parameters (pool_size=…).
+		ClientName:   first.ClientName,
+		Protocol:     first.Protocol,
+		MaxRetries:   first.MaxRetries,
+		PoolSize:     first.PoolSize,
+		MinIdleConns: first.MinIdleConns,
+		MaxIdleConns: first.MaxIdleConns,
 	}
 	for _, p := range parts[1:] {
 		p = strings.TrimSpace(p)
@@ -203,6 +211,10 @@ func universalOptions(opts RedisOptions) (*redis.UniversalOptions, error) {
 			return nil, fmt.Errorf("store: redis address %q: want host:port: %w", p, err)
 		}
 		uo.Addrs = append(uo.Addrs, addr)
+	}
+	if len(uo.Addrs) > 1 && uo.TLSConfig != nil {
+		// Verify each node against its own host name, not the first's.
+		uo.TLSConfig.ServerName = ""
 	}
 	if len(uo.Addrs) > 1 && opts.SentinelMaster == "" && uo.DB != 0 {
 		return nil, fmt.Errorf("store: redis URL selects database %d, which Redis Cluster does not have", uo.DB)

@@ -143,6 +143,8 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*Snapshot, error)
 			fmt.Errorf("store: write version %d: %w", version, err))
 	}
 
+	r.flipping.Store(version)
+	defer r.flipping.Store(0)
 	res, err := flipScript.Run(ctx, r.client,
 		[]string{r.keys.current, r.keys.epoch, key},
 		version, strconv.FormatUint(pub.Epoch, 10), r.grace.Milliseconds(), r.keys.prefix+"snapshot:", r.keys.announce,

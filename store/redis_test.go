@@ -337,6 +337,28 @@ func TestRedisAnnouncementReachesFollowers(t *testing.T) {
 	}
 }
 
+func TestRedisEmptySnapshot(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := t.Context()
+	a := newRedis(t, srv.URL(), "empty")
+	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(20, 30, "1"), Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Every endpoint was deleted upstream: an empty snapshot is a real answer.
+	empty, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Epoch: 1})
+	if err != nil {
+		t.Fatalf("Publish of no endpoints: %v", err)
+	}
+	b := newRedis(t, srv.URL(), "empty")
+	v, err := b.Current(ctx)
+	if err != nil || v.Version != empty.Version || v.Len() != 0 {
+		t.Fatalf("warm start on an empty snapshot: version %d len %d, %v; want version %d, no endpoints", v.Version, v.Len(), err, empty.Version)
+	}
+	if p, err := v.List(store.Query{Limit: 5}); err != nil || len(p.Endpoints) != 0 || p.NextToken != "" {
+		t.Errorf("List on an empty snapshot = %d endpoints, token %q, %v", len(p.Endpoints), p.NextToken, err)
+	}
+}
+
 func TestRedisStaleWriterRefused(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
