@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,12 +76,11 @@ type RedisOptions struct {
 // Reads are answered from the mirror (see Current); Publish writes through
 // to Redis and then updates the mirror of the publishing process at once.
 type Redis struct {
-	client  redis.UniversalClient
-	keys    redisKeys
-	grace   time.Duration
-	poll    time.Duration
-	timeout time.Duration
-	log     *slog.Logger
+	client redis.UniversalClient
+	keys   redisKeys
+	grace  time.Duration
+	poll   time.Duration
+	log    *slog.Logger
 
 	mirror    atomic.Pointer[Snapshot]
 	stale     atomic.Bool // the last poll or reload failed
@@ -134,20 +134,19 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	if strings.ContainsAny(opts.Namespace, "{}") {
 		return nil, fmt.Errorf("store: redis namespace %q must not contain braces: they delimit the cluster hash tag", opts.Namespace)
 	}
-	ns := cmpOr(opts.Namespace, DefaultRedisNamespace)
+	ns := cmp.Or(opts.Namespace, DefaultRedisNamespace)
 	for name, d := range map[string]time.Duration{"grace": opts.Grace, "poll interval": opts.PollInterval, "command timeout": opts.CommandTimeout} {
 		if d < 0 {
 			return nil, fmt.Errorf("store: redis %s must not be negative, got %s", name, d)
 		}
 	}
 	r := &Redis{
-		client:  redis.NewUniversalClient(uo),
-		keys:    newRedisKeys(ns),
-		grace:   cmpOr(opts.Grace, DefaultRedisGrace),
-		poll:    cmpOr(opts.PollInterval, DefaultRedisPollInterval),
-		timeout: uo.ReadTimeout,
-		log:     opts.Logger,
-		done:    make(chan struct{}),
+		client: redis.NewUniversalClient(uo),
+		keys:   newRedisKeys(ns),
+		grace:  cmp.Or(opts.Grace, DefaultRedisGrace),
+		poll:   cmp.Or(opts.PollInterval, DefaultRedisPollInterval),
+		log:    opts.Logger,
+		done:   make(chan struct{}),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -156,14 +155,6 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go r.follow()
 	return r, nil
-}
-
-func cmpOr[T comparable](v, fallback T) T {
-	var zero T
-	if v == zero {
-		return fallback
-	}
-	return v
 }
 
 // universalOptions turns RedisOptions into go-redis options.
@@ -179,7 +170,7 @@ func universalOptions(opts RedisOptions) (*redis.UniversalOptions, error) {
 	if first.Network != "tcp" {
 		return nil, fmt.Errorf("store: redis URL %q: want scheme redis:// or rediss://", redactURL(parts[0]))
 	}
-	timeout := cmpOr(opts.CommandTimeout, DefaultRedisCommandTimeout)
+	timeout := cmp.Or(opts.CommandTimeout, DefaultRedisCommandTimeout)
 	uo := &redis.UniversalOptions{
 		Addrs:        []string{first.Addr},
 		Username:     first.Username,
