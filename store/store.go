@@ -40,8 +40,9 @@ type Publication struct {
 	Endpoints []*clientvpnv1.ClientVpnEndpoint
 	// Diff is the change against the previous snapshot.
 	Diff Diff
-	// Epoch is the writer's fencing epoch (see the lease); 0 when the writer
-	// does not hold a lease, which only the Memory store accepts.
+	// Epoch is the writer's fencing epoch (see Lease). A store refuses a
+	// publication whose epoch is lower than the highest it has seen; 0 is
+	// accepted only until some writer has published with a lease.
 	Epoch uint64
 }
 
