@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
@@ -28,8 +30,9 @@ var FilterNames = []string{FilterEndpointID, FilterTransportProtocol, FilterVpcI
 // accepts; the EC2 emulator restricts itself to them.
 var EC2FilterNames = []string{FilterEndpointID, FilterTransportProtocol, FilterTag}
 
-// indexedFilters are the filter names (besides tag:<key>) with an index.
-var indexedFilters = []string{FilterEndpointID, FilterTransportProtocol, FilterVpcID, FilterStatus, FilterTagKey, FilterRegion, FilterAccountID}
+// indexedFilters are the single-valued filter names with an index (tag-key
+// and tag:<key> are indexed too, from each tag).
+var indexedFilters = []string{FilterEndpointID, FilterTransportProtocol, FilterVpcID, FilterStatus, FilterRegion, FilterAccountID}
 
 // Filter is one EC2 filter: an endpoint matches when its attribute Name
 // matches any of Values. Values may use the wildcards * and ?; a backslash
@@ -86,54 +89,83 @@ func (f *compiledFilter) matchValue(v string) bool {
 
 // matches reports whether e has an attribute value matching f.
 func (f *compiledFilter) matches(e *clientvpnv1.ClientVpnEndpoint) bool {
-	if f.tagKey != "" {
+	switch {
+	case f.tagKey != "":
 		for _, t := range e.GetTags() {
 			if t.GetKey() == f.tagKey && f.matchValue(t.GetValue()) {
 				return true
 			}
 		}
 		return false
-	}
-	for _, v := range attributeValues(e, f.name) {
-		if f.matchValue(v) {
-			return true
+	case f.name == FilterTagKey:
+		for _, t := range e.GetTags() {
+			if f.matchValue(t.GetKey()) {
+				return true
+			}
 		}
+		return false
 	}
-	return false
+	v, ok := attributeValue(e, f.name)
+	return ok && f.matchValue(v)
 }
 
-// attributeValues returns the values filter name sees on e (not for tag:<key>).
-func attributeValues(e *clientvpnv1.ClientVpnEndpoint, name string) []string {
-	one := func(s string, ok bool) []string {
-		if !ok {
-			return nil
+// Spellings of the enum values filters match, by number: computed once, read
+// only.
+var (
+	transportSpellings = enumSpellings[clientvpnv1.TransportProtocol]()
+	statusSpellings    = enumSpellings[clientvpnv1.ClientVpnEndpointStatusCode]()
+)
+
+func enumSpellings[E interface {
+	~int32
+	protoreflect.Enum
+}]() []string {
+	var zero E
+	values := zero.Descriptor().Values()
+	out := make([]string, 0, values.Len())
+	for i := range values.Len() {
+		n := values.Get(i).Number()
+		for int(n) >= len(out) {
+			out = append(out, "")
 		}
-		return []string{s}
+		out[n], _ = vpnfacade.EnumString(E(n), nil)
 	}
+	return out
+}
+
+// spelling returns AWS's spelling of an enum field from a table, falling
+// back to the verbatim unrecognized value.
+func spelling(table []string, n int32, unrecognized *string) (string, bool) {
+	if n > 0 && int(n) < len(table) && table[n] != "" {
+		return table[n], true
+	}
+	if n == 0 && unrecognized != nil {
+		return *unrecognized, true
+	}
+	return "", false
+}
+
+// attributeValue returns the one value a single-valued filter name sees on
+// e; ok is false when e has none.
+func attributeValue(e *clientvpnv1.ClientVpnEndpoint, name string) (string, bool) {
 	switch name {
 	case FilterEndpointID:
-		return one(e.GetClientVpnEndpointId(), e.ClientVpnEndpointId != nil)
+		return e.GetClientVpnEndpointId(), e.ClientVpnEndpointId != nil
 	case FilterTransportProtocol:
-		return one(vpnfacade.EnumString(e.GetTransportProtocol(), e.TransportProtocolUnrecognized))
+		return spelling(transportSpellings, int32(e.GetTransportProtocol()), e.TransportProtocolUnrecognized)
 	case FilterVpcID:
-		return one(e.GetVpcId(), e.VpcId != nil)
+		return e.GetVpcId(), e.VpcId != nil
 	case FilterStatus:
 		if e.GetStatus() == nil {
-			return nil
+			return "", false
 		}
-		return one(vpnfacade.EnumString(e.GetStatus().GetCode(), e.GetStatus().CodeUnrecognized))
-	case FilterTagKey:
-		keys := make([]string, 0, len(e.GetTags()))
-		for _, t := range e.GetTags() {
-			keys = append(keys, t.GetKey())
-		}
-		return keys
+		return spelling(statusSpellings, int32(e.GetStatus().GetCode()), e.GetStatus().CodeUnrecognized)
 	case FilterRegion:
-		return one(e.GetRegion(), true)
+		return e.GetRegion(), true
 	case FilterAccountID:
-		return one(e.GetAccountId(), true)
+		return e.GetAccountId(), true
 	}
-	return nil
+	return "", false
 }
 
 // compileFilters validates filters against the allowed names.
@@ -227,8 +259,10 @@ func (s *Snapshot) List(q Query) (Page, error) {
 		}
 	}
 
-	var candidates []int32 // nil: every position
+	var candidates []int32 // positions that can match, when narrowed
+	narrowed := false
 	if len(q.IDs) > 0 {
+		narrowed = true
 		var missing []string
 		candidates, missing = s.positionsOfIDs(q.IDs)
 		if len(missing) > 0 {
@@ -236,9 +270,10 @@ func (s *Snapshot) List(q Query) (Page, error) {
 				"the Client VPN endpoint(s) %s cannot be found", strings.Join(missing, ", "))
 		}
 	}
+	chosen := -1 // the filter whose index gave the candidates: they all match it
 	for i := range filters {
-		if c, ok := s.indexed(&filters[i]); ok && (candidates == nil || len(c) < len(candidates)) {
-			candidates = c
+		if c, ok := s.indexed(&filters[i]); ok && (!narrowed || len(c) < len(candidates)) {
+			candidates, chosen, narrowed = c, i, true
 		}
 	}
 
@@ -256,7 +291,7 @@ func (s *Snapshot) List(q Query) (Page, error) {
 			return false
 		}
 		for j := range filters {
-			if !filters[j].matches(e) {
+			if j != chosen && !filters[j].matches(e) {
 				return false
 			}
 		}
@@ -277,7 +312,7 @@ func (s *Snapshot) List(q Query) (Page, error) {
 		last = i
 		return true
 	}
-	if candidates == nil {
+	if !narrowed {
 		for i := start; i < len(s.endpoints) && emit(i); i++ {
 		}
 	} else {
@@ -312,7 +347,7 @@ func (s *Snapshot) indexed(f *compiledFilter) ([]int32, bool) {
 		return nil, false
 	}
 	name := f.name
-	if f.tagKey == "" && !slices.Contains(indexedFilters, name) {
+	if f.tagKey == "" && name != FilterTagKey && !slices.Contains(indexedFilters, name) {
 		return nil, false
 	}
 	if len(f.exact) == 1 {

@@ -1,8 +1,8 @@
 package store
 
 import (
-	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vpnfacade/vpnfacade"
@@ -34,11 +34,13 @@ type sortKey struct {
 }
 
 func (k sortKey) compare(o sortKey) int {
-	return cmp.Or(
-		cmp.Compare(k.id, o.id),
-		cmp.Compare(k.region, o.region),
-		cmp.Compare(k.account, o.account),
-	)
+	if c := strings.Compare(k.id, o.id); c != 0 {
+		return c
+	}
+	if c := strings.Compare(k.region, o.region); c != 0 {
+		return c
+	}
+	return strings.Compare(k.account, o.account)
 }
 
 // Key returns the identity of an endpoint across partitions,
@@ -67,15 +69,18 @@ func NewSnapshot(version uint64, refreshedAt time.Time, partitions []Partition, 
 	}
 	for i, e := range endpoints {
 		s.keys[i] = keyOf(e)
+		add := func(name, value string) {
+			k := indexKey(name, value)
+			s.index[k] = append(s.index[k], int32(i))
+		}
 		for _, name := range indexedFilters {
-			for _, v := range attributeValues(e, name) {
-				k := indexKey(name, v)
-				s.index[k] = append(s.index[k], int32(i))
+			if v, ok := attributeValue(e, name); ok {
+				add(name, v)
 			}
 		}
 		for _, t := range e.GetTags() {
-			k := indexKey("tag:"+t.GetKey(), t.GetValue())
-			s.index[k] = append(s.index[k], int32(i))
+			add(FilterTagKey, t.GetKey())
+			add("tag:"+t.GetKey(), t.GetValue())
 		}
 	}
 	return s
