@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
@@ -20,13 +23,20 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// newEC2Client returns a real EC2 client talking to url, without retries.
+// newEC2Client returns a real EC2 client talking to url. It retries only
+// connection errors, so tests see every API error: over loopback the SDK can
+// close its own connection while reading a large answer (aws-sdk-go-v2 issue
+// 2737), which its standard retryer retries.
 func newEC2Client(url string) *ec2.Client {
 	return ec2.New(ec2.Options{
 		Region:       "eu-west-1",
 		BaseEndpoint: aws.String(url),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		Retryer:      aws.NopRetryer{},
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
+			o.MaxBackoff = 10 * time.Millisecond
+			o.RateLimiter = ratelimit.None
+		}),
 	})
 }
 
