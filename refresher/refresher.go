@@ -1,0 +1,418 @@
+// Package refresher keeps the store's snapshot up to date. On a jittered
+// interval it reads every partition (account, region) of a Source, with
+// bounded concurrency, and publishes what it read as one whole snapshot,
+// with the diff against the previous one.
+//
+// A partition whose read fails keeps its last good endpoints, taken from the
+// store's current snapshot and marked stale; it never empties the others. A
+// snapshot is published only when every partition either read successfully
+// or has such last good data; otherwise the refresh fails as a whole and the
+// next one is attempted after an exponential, jittered backoff.
+package refresher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vpnfacade/vpnfacade"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/store"
+)
+
+// Source is where endpoints are read from, one partition at a time
+// (upstream.Source implements it against EC2).
+type Source interface {
+	// Partitions yields the (account id, region) of every partition to read.
+	Partitions() iter.Seq2[string, string]
+	// Read returns every endpoint of one partition, each with its account id,
+	// region and client_vpn_endpoint_id set, or an error; never a partial
+	// list. An empty list is a valid, successful read.
+	Read(ctx context.Context, accountID, region string) ([]*clientvpnv1.ClientVpnEndpoint, error)
+}
+
+// Refresher reads a Source into a Store, one whole snapshot at a time. Its
+// refreshes never overlap, whether started by Run or by RefreshNow.
+type Refresher struct {
+	source Source
+	store  store.Store
+	opts   options
+	// running holds a token while a refresh is in progress.
+	running chan struct{}
+}
+
+// New returns a Refresher that reads source and publishes to st. It fails
+// on an invalid option.
+func New(source Source, st store.Store, opts ...Option) (*Refresher, error) {
+	if source == nil || st == nil {
+		return nil, errors.New("refresher: a source and a store are required")
+	}
+	o := defaults()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Refresher{source: source, store: st, opts: o, running: make(chan struct{}, 1)}, nil
+}
+
+// Run refreshes at once, then again every interval (jittered) after each
+// success, or after an exponential, jittered backoff after each failure,
+// until ctx is done. It returns nil when ctx is done: failures are logged,
+// never returned.
+func (r *Refresher) Run(ctx context.Context) error {
+	failures := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		err := r.RefreshNow(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var delay time.Duration
+		if err != nil {
+			failures++
+			delay = r.opts.backoff(failures)
+			r.opts.logger.ErrorContext(ctx, "refresh failed; retrying after a backoff",
+				"error", err, "consecutive_failures", failures, "retry_in", delay)
+		} else {
+			failures = 0
+			delay = r.opts.nextInterval()
+		}
+		timer.Reset(delay)
+	}
+}
+
+// RefreshNow runs one refresh synchronously: it waits for a refresh in
+// progress to finish, then reads every partition and publishes the result.
+// It returns an error when nothing was published; a refresh that published
+// with some partitions kept stale succeeds (the snapshot's Partitions say
+// which).
+func (r *Refresher) RefreshNow(ctx context.Context) error {
+	select {
+	case r.running <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("refresh: waiting for the refresh in progress: %w", context.Cause(ctx))
+	}
+	defer func() { <-r.running }()
+	return r.refresh(ctx)
+}
+
+// readResult is the outcome of reading one partition.
+type readResult struct {
+	accountID, region string
+	endpoints         []*clientvpnv1.ClientVpnEndpoint
+	err               error
+	at                time.Time // when the read completed
+}
+
+func (r *Refresher) refresh(ctx context.Context) error {
+	start := time.Now()
+	results := r.readAll(ctx)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("refresh: %w", context.Cause(ctx))
+	}
+
+	var prev *store.Snapshot
+	view, err := r.store.Current(ctx)
+	switch {
+	case err == nil:
+		prev = view.Snapshot
+	case vpnfacade.ErrorCodeOf(err) == vpnfacade.EUNAVAILABLE:
+		// Nothing published yet: every partition must read successfully.
+	default:
+		return fmt.Errorf("refresh: read the current snapshot: %w", err)
+	}
+
+	pub, err := build(results, prev)
+	if err != nil {
+		return err
+	}
+	pub.RefreshedAt = time.Now()
+	pub.Epoch = r.opts.epoch()
+	snap, err := r.store.Publish(ctx, pub)
+	if err != nil {
+		return fmt.Errorf("refresh: publish: %w", err)
+	}
+	stale := 0
+	for _, p := range pub.Partitions {
+		if p.Stale {
+			stale++
+		}
+	}
+	r.opts.logger.InfoContext(ctx, "snapshot published",
+		"version", snap.Version, "endpoints", snap.Len(), "partitions", len(pub.Partitions), "stale_partitions", stale,
+		"added", len(pub.Diff.Added), "modified", len(pub.Diff.Modified), "deleted", len(pub.Diff.Deleted),
+		"duration", time.Since(start))
+	return nil
+}
+
+// readAll reads every partition, at most opts.concurrency at a time, each
+// within opts.readTimeout.
+func (r *Refresher) readAll(ctx context.Context) []readResult {
+	var results []readResult
+	for account, region := range r.source.Partitions() {
+		results = append(results, readResult{accountID: account, region: region})
+	}
+	var g errgroup.Group
+	g.SetLimit(r.opts.concurrency)
+	for i := range results {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			res := &results[i]
+			rctx, cancel := context.WithTimeout(ctx, r.opts.readTimeout)
+			defer cancel()
+			eps, err := r.source.Read(rctx, res.accountID, res.region)
+			if err == nil {
+				err = checkPartition(res.accountID, res.region, eps)
+			}
+			res.at = time.Now()
+			if err != nil {
+				res.err = err
+				if ctx.Err() == nil {
+					r.opts.logger.WarnContext(ctx, "partition read failed",
+						"account", res.accountID, "region", res.region, "error", err)
+				}
+				return nil
+			}
+			res.endpoints = eps
+			return nil
+		})
+	}
+	_ = g.Wait() // goroutines record their errors in results
+	return results
+}
+
+// checkPartition verifies that a partition's read holds only endpoints of
+// that partition, each with an id, each once: the snapshot's keys and the
+// last-good lookups rely on it.
+func checkPartition(accountID, region string, eps []*clientvpnv1.ClientVpnEndpoint) error {
+	seen := make(map[string]bool, len(eps))
+	for i, e := range eps {
+		switch {
+		case e == nil:
+			return fmt.Errorf("source returned no endpoint at position %d", i)
+		case e.GetClientVpnEndpointId() == "":
+			return fmt.Errorf("source returned an endpoint without an id at position %d", i)
+		case e.GetAccountId() != accountID || e.GetRegion() != region:
+			return fmt.Errorf("source returned endpoint %s of partition %s/%s", e.GetClientVpnEndpointId(), e.GetAccountId(), e.GetRegion())
+		case seen[e.GetClientVpnEndpointId()]:
+			return fmt.Errorf("source returned endpoint %s twice", e.GetClientVpnEndpointId())
+		}
+		seen[e.GetClientVpnEndpointId()] = true
+	}
+	return nil
+}
+
+// build assembles the publication from the partitions' reads: a partition
+// that failed keeps its endpoints of prev, marked stale. It fails when a
+// failed partition has no last good data.
+func build(results []readResult, prev *store.Snapshot) (store.Publication, error) {
+	var (
+		pub     store.Publication
+		missing []error
+		kept    map[string][]*clientvpnv1.ClientVpnEndpoint // prev's endpoints by partition, built when needed
+	)
+	for _, res := range results {
+		p := store.Partition{AccountID: res.accountID, Region: res.region}
+		if res.err == nil {
+			p.RefreshedAt = res.at
+			p.Endpoints = len(res.endpoints)
+			pub.Partitions = append(pub.Partitions, p)
+			pub.Endpoints = append(pub.Endpoints, res.endpoints...)
+			continue
+		}
+		last, ok := lastGood(prev, res.accountID, res.region)
+		if !ok {
+			missing = append(missing, fmt.Errorf("%s/%s: %w", res.accountID, res.region, res.err))
+			continue
+		}
+		if kept == nil {
+			kept = byPartition(prev)
+		}
+		eps := kept[res.accountID+"/"+res.region]
+		p.RefreshedAt = last.RefreshedAt
+		p.Stale = true
+		p.Error = res.err.Error()
+		p.Endpoints = len(eps)
+		pub.Partitions = append(pub.Partitions, p)
+		// The messages are shared with prev; snapshots never modify them.
+		pub.Endpoints = append(pub.Endpoints, eps...)
+	}
+	if len(missing) > 0 {
+		return store.Publication{}, fmt.Errorf("refresh: %d of %d partitions failed with no earlier data to keep: %w",
+			len(missing), len(results), errors.Join(missing...))
+	}
+	pub.Diff = diff(prev, pub.Endpoints)
+	return pub, nil
+}
+
+// lastGood returns prev's record of a partition when it holds data that was
+// once read successfully.
+func lastGood(prev *store.Snapshot, accountID, region string) (store.Partition, bool) {
+	if prev == nil {
+		return store.Partition{}, false
+	}
+	i := slices.IndexFunc(prev.Partitions, func(p store.Partition) bool {
+		return p.AccountID == accountID && p.Region == region
+	})
+	if i < 0 || prev.Partitions[i].RefreshedAt.IsZero() {
+		return store.Partition{}, false
+	}
+	return prev.Partitions[i], true
+}
+
+// byPartition groups a snapshot's endpoints by "account/region".
+func byPartition(s *store.Snapshot) map[string][]*clientvpnv1.ClientVpnEndpoint {
+	m := map[string][]*clientvpnv1.ClientVpnEndpoint{}
+	for _, e := range s.Endpoints() {
+		k := e.GetAccountId() + "/" + e.GetRegion()
+		m[k] = append(m[k], e)
+	}
+	return m
+}
+
+// diff compares the endpoints about to be published with prev's, by
+// store.Key; each list is sorted.
+func diff(prev *store.Snapshot, next []*clientvpnv1.ClientVpnEndpoint) store.Diff {
+	old := map[string]*clientvpnv1.ClientVpnEndpoint{}
+	if prev != nil {
+		for _, e := range prev.Endpoints() {
+			old[store.Key(e)] = e
+		}
+	}
+	var d store.Diff
+	for _, e := range next {
+		k := store.Key(e)
+		o, ok := old[k]
+		switch {
+		case !ok:
+			d.Added = append(d.Added, k)
+		case o != e && !proto.Equal(o, e):
+			d.Modified = append(d.Modified, k)
+		}
+		delete(old, k)
+	}
+	for k := range old {
+		d.Deleted = append(d.Deleted, k)
+	}
+	slices.Sort(d.Added)
+	slices.Sort(d.Modified)
+	slices.Sort(d.Deleted)
+	return d
+}
+
+// options are a Refresher's settings (see Option).
+type options struct {
+	interval    time.Duration
+	jitter      float64
+	concurrency int
+	readTimeout time.Duration
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+	epoch       func() uint64
+	logger      *slog.Logger
+}
+
+func defaults() options {
+	return options{
+		interval:    60 * time.Second,
+		jitter:      0.1,
+		concurrency: 4,
+		readTimeout: 5 * time.Minute,
+		minBackoff:  time.Second,
+		maxBackoff:  5 * time.Minute,
+		epoch:       func() uint64 { return 0 },
+		logger:      slog.New(slog.DiscardHandler),
+	}
+}
+
+func (o options) validate() error {
+	switch {
+	case o.interval <= 0:
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "interval", "%v is not a positive duration", o.interval)
+	case o.jitter < 0 || o.jitter >= 1:
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "jitter", "%v is out of range: use a fraction from 0 (none) to below 1", o.jitter)
+	case o.concurrency < 1:
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "concurrency", "%d is out of range: use 1 or more", o.concurrency)
+	case o.readTimeout <= 0:
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "read_timeout", "%v is not a positive duration", o.readTimeout)
+	case o.minBackoff <= 0 || o.maxBackoff < o.minBackoff:
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "backoff",
+			"min %v and max %v are invalid: use a positive min and a max at least as long", o.minBackoff, o.maxBackoff)
+	case o.epoch == nil:
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "epoch", "the epoch function is nil")
+	case o.logger == nil:
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "logger", "the logger is nil")
+	}
+	return nil
+}
+
+// nextInterval is the interval with ±jitter applied.
+func (o options) nextInterval() time.Duration {
+	spread := time.Duration(float64(o.interval) * o.jitter)
+	if spread <= 0 {
+		return o.interval
+	}
+	return o.interval - spread + rand.N(2*spread+1)
+}
+
+// backoff is the delay after the n-th consecutive failure (n ≥ 1): min
+// doubled n-1 times, capped at max, then jittered to between half and all of
+// it.
+func (o options) backoff(n int) time.Duration {
+	d := o.minBackoff
+	for i := 1; i < n && d < o.maxBackoff; i++ {
+		d = min(d, o.maxBackoff/2) * 2 // never overflows
+	}
+	d = min(d, o.maxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// Option configures a Refresher.
+type Option func(*options)
+
+// WithInterval sets the time between successful refreshes (default 60 s),
+// before jitter.
+func WithInterval(d time.Duration) Option { return func(o *options) { o.interval = d } }
+
+// WithJitter spreads each interval uniformly by ± this fraction of it
+// (default 0.1), so that replicas do not refresh in step.
+func WithJitter(fraction float64) Option { return func(o *options) { o.jitter = fraction } }
+
+// WithConcurrency sets how many partitions are read at once (default 4).
+func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+
+// WithReadTimeout bounds the read of one partition, retries included
+// (default 5 min); a read that exceeds it fails like any other.
+func WithReadTimeout(d time.Duration) Option { return func(o *options) { o.readTimeout = d } }
+
+// WithBackoff sets the delay after a failed refresh: minimum after the first
+// failure, doubling with each further one up to maximum, each jittered
+// (defaults 1 s and 5 min).
+func WithBackoff(minimum, maximum time.Duration) Option {
+	return func(o *options) { o.minBackoff, o.maxBackoff = minimum, maximum }
+}
+
+// WithEpoch sets the function that returns the writer's fencing epoch for
+// each publish (default: always 0, which only the memory store accepts).
+func WithEpoch(epoch func() uint64) Option { return func(o *options) { o.epoch = epoch } }
+
+// WithLogger sets where refreshes are logged (default: nowhere).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
