@@ -1,0 +1,65 @@
+"""Drive ec2sim with boto3, as a wire-compatibility check.
+
+Usage: boto3_paginate.py ENDPOINT_URL REGION PAGE_SIZE
+
+Pages through DescribeClientVpnEndpoints with boto3's paginator, makes one
+filtered call and one invalid call, and prints a JSON document:
+{"pages": N, "endpoints": [...], "filtered": [ids], "error": {"code", "status"}}.
+"""
+
+import json
+import sys
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+
+def main():
+    endpoint_url, region, page_size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    client = boto3.client(
+        "ec2",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        config=Config(retries={"mode": "standard", "max_attempts": 5}),
+    )
+
+    pages, endpoints = 0, []
+    paginator = client.get_paginator("describe_client_vpn_endpoints")
+    for page in paginator.paginate(PaginationConfig={"PageSize": page_size}):
+        pages += 1
+        endpoints.extend(page["ClientVpnEndpoints"])
+
+    filtered = client.describe_client_vpn_endpoints(
+        Filters=[
+            {"Name": "transport-protocol", "Values": ["tcp"]},
+            {"Name": "tag:Environment", "Values": ["prod*", "stag?ng"]},
+        ]
+    )["ClientVpnEndpoints"]
+
+    error = None
+    try:
+        client.describe_client_vpn_endpoints(ClientVpnEndpointIds=["cvpn-endpoint-00000000000000000"])
+    except ClientError as e:
+        error = {
+            "code": e.response["Error"]["Code"],
+            "message": e.response["Error"]["Message"],
+            "status": e.response["ResponseMetadata"]["HTTPStatusCode"],
+        }
+
+    json.dump(
+        {
+            "pages": pages,
+            "endpoints": endpoints,
+            "filtered": [e["ClientVpnEndpointId"] for e in filtered],
+            "error": error,
+        },
+        sys.stdout,
+        default=str,
+    )
+
+
+if __name__ == "__main__":
+    main()
