@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
 
 // The proto enums of clientvpn.v1 name each value PREFIX_AWS_SPELLING, where
@@ -22,13 +24,49 @@ func EnumString(v protoreflect.Enum, unrecognized *string) (s string, ok bool) {
 		}
 		return *unrecognized, true
 	}
-	vd := v.Descriptor().Values().ByNumber(v.Number())
+	ed := v.Descriptor()
+	if table, ok := contractSpellings[ed.FullName()]; ok {
+		if n := int(v.Number()); n > 0 && n < len(table) && table[n] != "" {
+			return table[n], true
+		}
+		return "", false
+	}
+	return spell(ed, v.Number())
+}
+
+// contractSpellings holds AWS's spelling of every value of the contract's
+// enums, by enum name and value number. It is built once at start-up and
+// only read afterwards: the XML encoder and the query engine call EnumString
+// for every endpoint they touch.
+var contractSpellings = func() map[protoreflect.FullName][]string {
+	out := map[protoreflect.FullName][]string{}
+	enums := clientvpnv1.File_clientvpn_v1_clientvpn_proto.Enums()
+	for i := range enums.Len() {
+		ed := enums.Get(i)
+		values := ed.Values()
+		var table []string
+		for j := range values.Len() {
+			n := values.Get(j).Number()
+			for int(n) >= len(table) {
+				table = append(table, "")
+			}
+			if n > 0 {
+				table[n], _ = spell(ed, n)
+			}
+		}
+		out[ed.FullName()] = table
+	}
+	return out
+}()
+
+// spell derives AWS's spelling of value n of ed from its proto name.
+func spell(ed protoreflect.EnumDescriptor, n protoreflect.EnumNumber) (string, bool) {
+	vd := ed.Values().ByNumber(n)
 	if vd == nil {
 		// A number newer than this binary's descriptor: no spelling known.
 		return "", false
 	}
-	prefix := enumPrefix(v.Descriptor())
-	name := strings.TrimPrefix(string(vd.Name()), prefix)
+	name := strings.TrimPrefix(string(vd.Name()), enumPrefix(ed))
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-"), true
 }
 

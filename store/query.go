@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/protobuf/reflect/protoreflect"
-
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
@@ -109,42 +107,6 @@ func (f *compiledFilter) matches(e *clientvpnv1.ClientVpnEndpoint) bool {
 	return ok && f.matchValue(v)
 }
 
-// Spellings of the enum values filters match, by number: computed once, read
-// only.
-var (
-	transportSpellings = enumSpellings[clientvpnv1.TransportProtocol]()
-	statusSpellings    = enumSpellings[clientvpnv1.ClientVpnEndpointStatusCode]()
-)
-
-func enumSpellings[E interface {
-	~int32
-	protoreflect.Enum
-}]() []string {
-	var zero E
-	values := zero.Descriptor().Values()
-	out := make([]string, 0, values.Len())
-	for i := range values.Len() {
-		n := values.Get(i).Number()
-		for int(n) >= len(out) {
-			out = append(out, "")
-		}
-		out[n], _ = vpnfacade.EnumString(E(n), nil)
-	}
-	return out
-}
-
-// spelling returns AWS's spelling of an enum field from a table, falling
-// back to the verbatim unrecognized value.
-func spelling(table []string, n int32, unrecognized *string) (string, bool) {
-	if n > 0 && int(n) < len(table) && table[n] != "" {
-		return table[n], true
-	}
-	if n == 0 && unrecognized != nil {
-		return *unrecognized, true
-	}
-	return "", false
-}
-
 // attributeValue returns the one value a single-valued filter name sees on
 // e; ok is false when e has none.
 func attributeValue(e *clientvpnv1.ClientVpnEndpoint, name string) (string, bool) {
@@ -152,14 +114,14 @@ func attributeValue(e *clientvpnv1.ClientVpnEndpoint, name string) (string, bool
 	case FilterEndpointID:
 		return e.GetClientVpnEndpointId(), e.ClientVpnEndpointId != nil
 	case FilterTransportProtocol:
-		return spelling(transportSpellings, int32(e.GetTransportProtocol()), e.TransportProtocolUnrecognized)
+		return vpnfacade.EnumString(e.GetTransportProtocol(), e.TransportProtocolUnrecognized)
 	case FilterVpcID:
 		return e.GetVpcId(), e.VpcId != nil
 	case FilterStatus:
 		if e.GetStatus() == nil {
 			return "", false
 		}
-		return spelling(statusSpellings, int32(e.GetStatus().GetCode()), e.GetStatus().CodeUnrecognized)
+		return vpnfacade.EnumString(e.GetStatus().GetCode(), e.GetStatus().CodeUnrecognized)
 	case FilterRegion:
 		return e.GetRegion(), true
 	case FilterAccountID:
