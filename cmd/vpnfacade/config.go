@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// settings is everything the command line and the environment say. AWS
+// settings (credentials, region, endpoint URLs, retry mode) come only from
+// the standard AWS environment and config files.
+type settings struct {
+	listen          string
+	redisURL        string
+	redisSentinel   string
+	namespace       string
+	regions         []string
+	assumeRoles     []string
+	accountID       string
+	refreshInterval time.Duration
+	maxStaleness    time.Duration
+	leaseTTL        time.Duration
+	allowedOrigins  []string
+	tlsCert         string
+	tlsKey          string
+	demo            bool
+	demoCount       int
+	logFormat       string
+}
+
+// parseConfig reads flags from args, each falling back to its environment
+// variable (getenv) and then to its default.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*settings, error) {
+	c := &settings{}
+	fs := flag.NewFlagSet("vpnfacade", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `vpnfacade serves a cached copy of every AWS Client VPN endpoint over
+Connect, gRPC, gRPC-Web and the EC2 Query API.
+
+Usage: vpnfacade [flags]
+
+Each flag falls back to the environment variable in brackets. AWS settings
+(credentials, AWS_REGION, AWS_ENDPOINT_URL_EC2, retry mode) come from the
+standard AWS environment and config files.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	var regions, roles, origins string
+	str := func(p *string, name, env, def, usage string) {
+		if v := getenv(env); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, usage+" ["+env+"]")
+	}
+	str(&c.listen, "listen", "VPNFACADE_LISTEN", ":8080", "address to serve HTTP/1.1 and h2c on")
+	str(&c.redisURL, "redis-url", "VPNFACADE_REDIS_URL", "", "Redis URL (redis:// or rediss://; several comma-separated addresses for Redis Cluster or sentinels); empty keeps the cache in this process")
+	str(&c.redisSentinel, "redis-sentinel-master", "VPNFACADE_REDIS_SENTINEL_MASTER", "", "Sentinel master name; --redis-url then lists the sentinels")
+	str(&c.namespace, "namespace", "VPNFACADE_NAMESPACE", "default", "key namespace in Redis; replicas sharing one cache use the same")
+	str(&regions, "regions", "VPNFACADE_REGIONS", "", "comma-separated AWS regions to read (default: the AWS config's region)")
+	str(&roles, "assume-roles", "VPNFACADE_ASSUME_ROLES", "", "comma-separated IAM role ARNs, one per further account to read")
+	str(&c.accountID, "account-id", "VPNFACADE_ACCOUNT_ID", "", "account id of the default credentials (default: asked of STS GetCallerIdentity)")
+	str(&origins, "allowed-origins", "VPNFACADE_ALLOWED_ORIGINS", "", "comma-separated browser origins allowed by CORS (* for any); empty disables CORS")
+	str(&c.tlsCert, "tls-cert", "VPNFACADE_TLS_CERT", "", "TLS certificate file (serves HTTPS when given with --tls-key)")
+	str(&c.tlsKey, "tls-key", "VPNFACADE_TLS_KEY", "", "TLS private key file")
+	str(&c.logFormat, "log-format", "VPNFACADE_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal, else json)")
+	var refresh, staleness, lease string
+	str(&refresh, "refresh-interval", "VPNFACADE_REFRESH_INTERVAL", "60s", "time between refreshes (jittered)")
+	str(&staleness, "max-staleness", "VPNFACADE_MAX_STALENESS", "1h", "refuse reads (Unavailable) when the snapshot is older than this; 0 serves any age")
+	str(&lease, "lease-ttl", "VPNFACADE_LEASE_TTL", "15s", "refresher leader lease duration in Redis; a dead leader is replaced within it")
+	demoDefault := getenv("VPNFACADE_DEMO") == "true" || getenv("VPNFACADE_DEMO") == "1"
+	fs.BoolVar(&c.demo, "demo", demoDefault, "run the built-in EC2 emulator with generated endpoints and read from it [VPNFACADE_DEMO]")
+	fs.IntVar(&c.demoCount, "demo-count", 500, "endpoints the --demo emulator generates")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q; every setting is a flag", fs.Args())
+	}
+	var err error
+	for _, d := range []struct {
+		name string
+		s    string
+		p    *time.Duration
+		zero bool
+	}{
+		{"--refresh-interval", refresh, &c.refreshInterval, false},
+		{"--max-staleness", staleness, &c.maxStaleness, true},
+		{"--lease-ttl", lease, &c.leaseTTL, false},
+	} {
+		if *d.p, err = time.ParseDuration(d.s); err != nil || *d.p < 0 || (!d.zero && *d.p == 0) {
+			return nil, fmt.Errorf("%s: %q is not a positive duration such as 30s or 5m", d.name, d.s)
+		}
+	}
+	c.regions, c.assumeRoles, c.allowedOrigins = splitList(regions), splitList(roles), splitList(origins)
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	switch c.logFormat {
+	case "auto", "json", "text":
+	default:
+		return nil, fmt.Errorf("--log-format: %q is not one of auto, json, text", c.logFormat)
+	}
+	if c.demoCount < 0 {
+		return nil, fmt.Errorf("--demo-count: %d is negative", c.demoCount)
+	}
+	return c, nil
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
