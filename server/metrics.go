@@ -68,3 +68,52 @@ func (m *requestMetrics) WrapStreamingHandler(next connect.StreamingHandlerFunc)
 		return err
 	}
 }
+
+// snapshotCollector exports the state of the current snapshot at scrape
+// time: its version, size, age and staleness.
+type snapshotCollector struct {
+	reader                                *Reader
+	version, endpoints, age, stale, ready *prometheus.Desc
+}
+
+// NewSnapshotCollector returns a collector describing the snapshot reader
+// answers from. Register it on the service's registry.
+func NewSnapshotCollector(reader *Reader) prometheus.Collector {
+	return &snapshotCollector{
+		reader:    reader,
+		version:   prometheus.NewDesc("vpnfacade_snapshot_version", "Version of the snapshot reads are answered from.", nil, nil),
+		endpoints: prometheus.NewDesc("vpnfacade_snapshot_endpoints", "Endpoints in the snapshot reads are answered from.", nil, nil),
+		age:       prometheus.NewDesc("vpnfacade_snapshot_age_seconds", "Seconds since the snapshot reads are answered from was refreshed.", nil, nil),
+		stale:     prometheus.NewDesc("vpnfacade_snapshot_stale", "1 when answers may be out of date (backend unreachable or a partition failed its refresh).", nil, nil),
+		ready:     prometheus.NewDesc("vpnfacade_snapshot_ready", "1 when a snapshot can answer reads.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.version, c.endpoints, c.age, c.stale, c.ready} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
+	view, err := c.reader.store.Current(context.Background())
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, 0)
+		return
+	}
+	_, readErr := c.reader.View(context.Background())
+	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, boolGauge(readErr == nil))
+	ch <- prometheus.MustNewConstMetric(c.version, prometheus.GaugeValue, float64(view.Version))
+	ch <- prometheus.MustNewConstMetric(c.endpoints, prometheus.GaugeValue, float64(view.Len()))
+	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, time.Since(view.RefreshedAt).Seconds())
+	ch <- prometheus.MustNewConstMetric(c.stale, prometheus.GaugeValue, boolGauge(view.Stale()))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
