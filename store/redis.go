@@ -70,6 +70,7 @@ type RedisOptions struct {
 //	vpnfacade:{N}:version           counter the next version is taken from
 //	vpnfacade:{N}:current           the current version, flipped by one script
 //	vpnfacade:{N}:epoch             the highest writer fencing epoch accepted
+//	vpnfacade:{N}:lease             the refresher lease holder's token, with a TTL
 //	vpnfacade:{N}:snapshot:<v>      hash: meta fields and encoded endpoint chunks
 //	vpnfacade:{N}:announce          pub/sub channel carrying each new version
 //
