@@ -109,7 +109,12 @@ func (r *Refresher) RefreshNow(ctx context.Context) error {
 		return fmt.Errorf("refresh: waiting for the refresh in progress: %w", context.Cause(ctx))
 	}
 	defer func() { <-r.running }()
-	return r.refresh(ctx)
+	start := time.Now()
+	err := r.refresh(ctx)
+	if r.opts.metrics != nil && ctx.Err() == nil {
+		r.opts.metrics.observe(time.Since(start), err)
+	}
+	return err
 }
 
 // readResult is the outcome of reading one partition.
@@ -328,6 +333,7 @@ type options struct {
 	maxBackoff  time.Duration
 	epoch       func() uint64
 	logger      *slog.Logger
+	metrics     *Metrics // nil: not recorded
 }
 
 func defaults() options {

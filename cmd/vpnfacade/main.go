@@ -89,8 +89,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("configuring AWS access: %w", err)
 	}
+	refreshMetrics, err := refresher.NewMetrics(registry)
+	if err != nil {
+		return err
+	}
 	var epoch atomic.Uint64 // fencing epoch of the lease this process holds
 	ref, err := refresher.New(source, st,
+		refresher.WithMetrics(refreshMetrics),
 		refresher.WithInterval(cfg.refreshInterval),
 		refresher.WithLogger(logger.With("component", "refresher")),
 		refresher.WithEpoch(epoch.Load),
