@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpnfacade/vpnfacade"
@@ -126,6 +127,9 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	}
 	base.Retryer = retryer(cfg, base)
 	base.RetryMode, base.RetryMaxAttempts = "", 0 // consumed by retryer
+	base.APIOptions = append(base.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Build.Add(requestBodyWithoutWriteTo{}, middleware.After)
+	})
 	stsClient := sts.NewFromConfig(base)
 
 	type account struct {
