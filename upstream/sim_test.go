@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -444,5 +445,51 @@ func TestCancelStopsRead(t *testing.T) {
 	_, err := src.Read(ctx, mainAccount, "eu-west-1")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Read with an expiring context = %v, want DeadlineExceeded", err)
+	}
+}
+
+// repeatToken makes the sim answer every continuation request with the
+// token it was sent, as a broken service paging in a loop would.
+func repeatToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ := url.ParseQuery(string(body))
+		sent := form.Get("NextToken")
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		out := rec.Body.Bytes()
+		if sent != "" {
+			start, end := bytes.Index(out, []byte("<nextToken>")), bytes.Index(out, []byte("</nextToken>"))
+			if start >= 0 && end > start {
+				out = slices.Concat(out[:start+len("<nextToken>")], []byte(sent), out[end:])
+			}
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(out)
+	})
+}
+
+// TestRepeatedNextTokenFailsTheRead: the paginator stops on a repeated
+// token; the read must then fail rather than return a truncated listing.
+func TestRepeatedNextTokenFailsTheRead(t *testing.T) {
+	isolateAWSEnv(t)
+	sim, _ := newSim(t, 600, ec2sim.Options{})
+	cfg := simConfig(startSim(t, sim, repeatToken))
+	cfg.AccountID, cfg.PageSize = mainAccount, 20
+	src := newSource(t, cfg)
+
+	got, err := src.Read(t.Context(), mainAccount, "eu-west-1")
+	if err == nil || got != nil || !strings.Contains(err.Error(), "same next token") {
+		t.Fatalf("Read with a repeating token = %d endpoints, %v; want nothing and an error about the token", len(got), err)
+	}
+	if n := sim.Stats().ByAction[ec2query.ActionDescribeClientVpnEndpoints]; n != 2 {
+		t.Errorf("%d calls, want 2 (the first page and the one repeating its token)", n)
 	}
 }
