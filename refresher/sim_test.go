@@ -58,6 +58,7 @@ func isolateAWSEnv(t *testing.T) {
 // refresher publishing to a memory store.
 type fixture struct {
 	sim  *ec2sim.Server
+	url  string                           // the sim's address
 	want []*clientvpnv1.ClientVpnEndpoint // the generated data
 	src  *upstream.Source
 	st   *store.Memory
@@ -116,6 +117,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
+	f.url = srv.URL
 	cfg := upstream.Config{
 		Regions:      o.regions,
 		AccountID:    mainAccount,
@@ -381,23 +383,51 @@ func TestPageFailingMidListingOnFirstRefreshPublishesNothing(t *testing.T) {
 	}
 }
 
-// TestThrottledRefreshCompletes: EC2's throttle (burst 100, 20/s) refuses
-// part of a refresh's calls; the SDK's retries still complete it.
+// useBurst spends the throttle bucket of the sim's default partition
+// (DefaultAccount in us-east-1, which unsigned requests address) with 100
+// concurrent calls, as other clients of the same account and region do in
+// AWS, where the bucket is shared by every caller; then it resets the sim's
+// counters. This keeps throttling certain however slowly the test runs.
+func useBurst(t *testing.T, f *fixture) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			for range 10 {
+				resp, err := http.Post(f.url, "application/x-www-form-urlencoded",
+					strings.NewReader("Action=DescribeClientVpnEndpoints&Version=2016-11-15&MaxResults=5"))
+				if err != nil {
+					t.Errorf("spending the burst: %v", err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	f.sim.ResetStats()
+}
+
+// TestThrottledRefreshCompletes: with EC2's throttle (burst 100, 20/s) and
+// the burst spent by other callers, part of the refresh's calls are refused;
+// the SDK's retries still complete it.
 func TestThrottledRefreshCompletes(t *testing.T) {
-	f := newFixture(t, fixtureOptions{count: 550, regions: regions[:1], accounts: 1,
+	f := newFixture(t, fixtureOptions{count: 75, regions: []string{ec2sim.DefaultRegion}, accounts: 1,
 		sim: ec2sim.Options{Throttle: ec2sim.AWSThrottle()},
 		edit: func(c *upstream.Config) {
-			c.PageSize = 5 // 110 pages, past the burst of 100
+			c.PageSize = 5 // 15 pages
 			c.MaxAttempts, c.MaxBackoff = 10, time.Second
 		}})
+	useBurst(t, f)
 	v := f.refresh(t)
 	sameEndpoints(t, "throttled refresh", v.Endpoints(), f.want)
 	st := f.sim.Stats()
 	if st.Throttled == 0 {
 		t.Fatal("the sim throttled nothing: the test did not exercise throttling")
 	}
-	if ps := f.src.Stats()[0]; ps.Throttles != uint64(st.Throttled) || ps.Pages != 110 {
-		t.Errorf("source stats %+v, want %d throttles (as the sim counted) and 110 pages", ps, st.Throttled)
+	if ps := f.src.Stats()[0]; ps.Throttles != uint64(st.Throttled) || ps.Pages != 15 {
+		t.Errorf("source stats %+v, want %d throttles (as the sim counted) and 15 pages", ps, st.Throttled)
 	}
 }
 

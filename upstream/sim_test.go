@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,14 +215,43 @@ func TestCallsPerReadAreThePages(t *testing.T) {
 	}
 }
 
-// TestThrottledReadCompletesWithRetries pages one partition past EC2's
-// burst (100 calls, refilled at 20/s): the retryer waits out the throttle,
-// and the throttles show in the counters and the Prometheus registry.
+// useBurst spends the throttle bucket of the sim's default partition
+// (DefaultAccount in us-east-1, which unsigned requests address) with 100
+// concurrent calls, as other clients of the same account and region do in
+// AWS, where the bucket is shared by every caller. It then resets the sim's
+// counters. Spending the burst this way keeps throttling certain however
+// slowly the test runs (-race), and the test short.
+func useBurst(t *testing.T, sim *ec2sim.Server, url string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			for range 10 {
+				resp, err := http.Post(url, "application/x-www-form-urlencoded",
+					strings.NewReader("Action=DescribeClientVpnEndpoints&Version=2016-11-15&MaxResults=5"))
+				if err != nil {
+					t.Errorf("spending the burst: %v", err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	sim.ResetStats()
+}
+
+// TestThrottledReadCompletesWithRetries reads a partition whose throttle
+// bucket (EC2's: burst 100, refilled at 20/s) other callers have spent: the
+// retryer waits out the throttle, and the throttles show in the counters and
+// the Prometheus registry.
 func TestThrottledReadCompletesWithRetries(t *testing.T) {
 	for _, mode := range []aws.RetryMode{aws.RetryModeStandard, aws.RetryModeAdaptive} {
 		t.Run(string(mode), func(t *testing.T) {
 			isolateAWSEnv(t)
-			eps, err := ec2sim.Generate(ec2sim.GenerateOptions{Count: 550, Seed: 7, Regions: regions[:1]})
+			const region = ec2sim.DefaultRegion
+			eps, err := ec2sim.Generate(ec2sim.GenerateOptions{Count: 75, Seed: 7, Regions: []string{region}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -230,33 +260,35 @@ func TestThrottledReadCompletesWithRetries(t *testing.T) {
 				t.Fatal(err)
 			}
 			reg := prometheus.NewRegistry()
-			cfg := simConfig(startSim(t, sim, nil))
-			cfg.Regions, cfg.RoleARNs, cfg.AccountID = regions[:1], nil, mainAccount
-			cfg.PageSize = 5 // 110 pages: 100 at once, then 20 per second
+			url := startSim(t, sim, nil)
+			cfg := simConfig(url)
+			cfg.Regions, cfg.RoleARNs, cfg.AccountID = []string{region}, nil, mainAccount
+			cfg.PageSize = 5 // 15 pages
 			cfg.RetryMode, cfg.MaxAttempts, cfg.MaxBackoff = mode, 10, time.Second
 			cfg.Registerer = reg
 			src := newSource(t, cfg)
+			useBurst(t, sim, url)
 
-			got, err := src.Read(t.Context(), mainAccount, regions[0])
+			got, err := src.Read(t.Context(), mainAccount, region)
 			if err != nil {
 				t.Fatalf("Read under throttling: %v", err)
 			}
-			if len(got) != 550 {
-				t.Errorf("read %d endpoints, want 550", len(got))
+			if len(got) != 75 {
+				t.Errorf("read %d endpoints, want 75", len(got))
 			}
 			simStats := sim.Stats()
-			st := src.Partition(mainAccount, regions[0]).Stats()
+			st := src.Partition(mainAccount, region).Stats()
 			if simStats.Throttled == 0 {
 				t.Fatal("the sim throttled nothing: the test did not exercise throttling")
 			}
-			if st.Throttles != uint64(simStats.Throttled) || st.Pages != 110 || st.Calls != uint64(simStats.ByAction[ec2query.ActionDescribeClientVpnEndpoints]) {
-				t.Errorf("source stats %+v; sim throttled %d of %d calls; want them to agree, with 110 pages",
+			if st.Throttles != uint64(simStats.Throttled) || st.Pages != 15 || st.Calls != uint64(simStats.ByAction[ec2query.ActionDescribeClientVpnEndpoints]) {
+				t.Errorf("source stats %+v; sim throttled %d of %d calls; want them to agree, with 15 pages",
 					st, simStats.Throttled, simStats.ByAction[ec2query.ActionDescribeClientVpnEndpoints])
 			}
 			metric := `
 # HELP vpnfacade_upstream_throttles_total EC2 attempts refused with a throttling error (RequestLimitExceeded, ...), by partition.
 # TYPE vpnfacade_upstream_throttles_total counter
-vpnfacade_upstream_throttles_total{account="` + mainAccount + `",region="` + regions[0] + `"} ` + itoa(simStats.Throttled) + "\n"
+vpnfacade_upstream_throttles_total{account="` + mainAccount + `",region="` + region + `"} ` + itoa(simStats.Throttled) + "\n"
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(metric), "vpnfacade_upstream_throttles_total"); err != nil {
 				t.Errorf("metrics: %v", err)
 			}
