@@ -18,6 +18,7 @@ import (
 	"iter"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,7 +42,8 @@ const DefaultPageSize = 1000
 
 // Config says which partitions a Source reads and how it calls EC2.
 type Config struct {
-	// Regions to read, e.g. "eu-west-1". At least one is required.
+	// Regions to read, e.g. "eu-west-1". Empty means the AWS configuration's
+	// region (AWS_REGION, the profile's region); one is required.
 	Regions []string
 	// RoleARNs are IAM roles, one per further account, assumed with the
 	// default credentials (arn:aws:iam::<account>:role/<name>). Each role's
@@ -106,10 +108,6 @@ var accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
 // learn the default credentials' account when Config.AccountID is empty;
 // roles are assumed lazily, on each partition's first read.
 func New(ctx context.Context, cfg Config) (*Source, error) {
-	roles, err := validate(cfg)
-	if err != nil {
-		return nil, err
-	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -117,6 +115,13 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	base, err := config.LoadDefaultConfig(ctx, cfg.LoadOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: load AWS configuration: %w", err)
+	}
+	if len(cfg.Regions) == 0 && base.Region != "" {
+		cfg.Regions = []string{base.Region}
+	}
+	roles, err := validate(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.BaseEndpoint != "" {
 		base.BaseEndpoint = aws.String(cfg.BaseEndpoint)
@@ -181,7 +186,7 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 // validate checks cfg and returns the parsed role ARNs.
 func validate(cfg Config) ([]arn.ARN, error) {
 	if len(cfg.Regions) == 0 {
-		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "regions", "at least one region is required, e.g. eu-west-1")
+		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "regions", "at least one region is required, e.g. eu-west-1; none was configured and the AWS configuration names none (AWS_REGION)")
 	}
 	seen := map[string]bool{}
 	for _, r := range cfg.Regions {
@@ -260,6 +265,17 @@ func (s *Source) Partitions() iter.Seq2[string, string] {
 			}
 		}
 	}
+}
+
+// Regions returns the regions the Source reads, in configuration order.
+func (s *Source) Regions() []string {
+	var out []string
+	for _, p := range s.partitions {
+		if !slices.Contains(out, p.region) {
+			out = append(out, p.region)
+		}
+	}
+	return out
 }
 
 // Partition returns the partition of accountID in region, or nil when the

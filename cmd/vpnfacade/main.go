@@ -56,6 +56,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	logger := newLogger(cfg.logFormat, stderr)
+	if cfg.pprofListen != "" {
+		stopPprof, err := startPprof(cfg.pprofListen, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -104,9 +111,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 
+	regions := source.Regions()
 	defaultRegion := ""
-	if len(upstreamCfg.Regions) == 1 {
-		defaultRegion = upstreamCfg.Regions[0]
+	if len(regions) == 1 {
+		defaultRegion = regions[0]
 	}
 	reader := server.NewReader(st, cfg.maxStaleness, logger)
 	registry.MustRegister(server.NewSnapshotCollector(reader))
@@ -137,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		scheme = "https"
 	}
 	logger.Info("vpnfacade listening", "addr", scheme+"://"+ln.Addr().String(),
-		"store", storeKind(cfg), "regions", upstreamCfg.Regions, "demo", cfg.demo)
+		"store", storeKind(cfg), "regions", regions, "demo", cfg.demo)
 
 	refreshCtx, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
 	g, gctx := errgroup.WithContext(ctx)

@@ -1,0 +1,48 @@
+package upstream_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/upstream"
+)
+
+// isolateAWSConfig keeps the machine's AWS settings out of a test.
+func isolateAWSConfig(t *testing.T) {
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	t.Setenv("AWS_PROFILE", "")
+}
+
+func TestRegionsDefaultToTheAWSConfiguration(t *testing.T) {
+	isolateAWSConfig(t)
+	creds := config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKID", "secret", ""))
+	t.Setenv("AWS_REGION", "ap-southeast-2")
+	src, err := upstream.New(t.Context(), upstream.Config{AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := src.Regions(); !slices.Equal(got, []string{"ap-southeast-2"}) {
+		t.Errorf("regions = %v, want the AWS configuration's [ap-southeast-2]", got)
+	}
+
+	src, err = upstream.New(t.Context(), upstream.Config{Regions: []string{"eu-west-1", "us-east-1"}, AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := src.Regions(); !slices.Equal(got, []string{"eu-west-1", "us-east-1"}) {
+		t.Errorf("configured regions = %v", got)
+	}
+
+	t.Setenv("AWS_REGION", "")
+	_, err = upstream.New(t.Context(), upstream.Config{AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
+	if vpnfacade.ErrorCodeOf(err) != vpnfacade.EINVALID || vpnfacade.ErrorFieldOf(err) != "regions" {
+		t.Errorf("no region anywhere: %v, want EINVALID naming regions", err)
+	}
+}
