@@ -6,9 +6,10 @@ import (
 	"strings"
 	"time"
 
-	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vpnfacade/vpnfacade"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
 
 // Defaults of the generator and of the server.
@@ -468,34 +469,10 @@ func azID(region string, n int) string {
 	return fmt.Sprintf("%s-az%d", short.String(), n)
 }
 
-// parseAWSTime parses the creationTime shapes EC2 sends, as UTC.
-func parseAWSTime(s string) (time.Time, bool) {
-	for _, layout := range []string{timeLayoutSpace, timeLayoutT, time.RFC3339Nano, "2006-01-02 15:04:05Z07:00"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
-}
-
 // fillParsedTimes sets creation_time_parsed and deletion_time_parsed from
 // their strings when they parse, and clears them when they do not.
 func fillParsedTimes(e *clientvpnv1.ClientVpnEndpoint) {
-	e.CreationTimeParsed = parsedTime(e.CreationTime)
-	e.DeletionTimeParsed = parsedTime(e.DeletionTime)
+	e.CreationTimeParsed = vpnfacade.ParsedTime(e.CreationTime)
+	e.DeletionTimeParsed = vpnfacade.ParsedTime(e.DeletionTime)
 }
 
-func parsedTime(s *string) *timestamppb.Timestamp {
-	if s == nil {
-		return nil
-	}
-	t, ok := parseAWSTime(*s)
-	if !ok {
-		return nil
-	}
-	ts := timestamppb.New(t)
-	if ts.CheckValid() != nil {
-		return nil
-	}
-	return ts
-}

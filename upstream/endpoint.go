@@ -16,16 +16,16 @@ import (
 // lists keep AWS's order, an enum value the contract does not know leaves the
 // enum unset and its AWS spelling in the sibling _unrecognized field, and
 // creation/deletion times are kept verbatim with a parsed timestamp beside
-// them when they parse (see ParseTime). The result shares no memory with e.
+// them when they parse (see vpnfacade.ParseTime). The result shares no memory with e.
 func EndpointFromSDK(e types.ClientVpnEndpoint, accountID, region string) *clientvpnv1.ClientVpnEndpoint {
 	out := &clientvpnv1.ClientVpnEndpoint{
 		ClientVpnEndpointId:           clone(e.ClientVpnEndpointId),
 		Description:                   clone(e.Description),
 		Status:                        endpointStatus(e.Status),
 		CreationTime:                  clone(e.CreationTime),
-		CreationTimeParsed:            parsedTime(e.CreationTime),
+		CreationTimeParsed:            vpnfacade.ParsedTime(e.CreationTime),
 		DeletionTime:                  clone(e.DeletionTime),
-		DeletionTimeParsed:            parsedTime(e.DeletionTime),
+		DeletionTimeParsed:            vpnfacade.ParsedTime(e.DeletionTime),
 		DnsName:                       clone(e.DnsName),
 		ClientCidrBlock:               clone(e.ClientCidrBlock),
 		DnsServers:                    cloneStrings(e.DnsServers),

@@ -1,4 +1,4 @@
-package upstream
+package vpnfacade
 
 import (
 	"time"
@@ -30,10 +30,10 @@ func ParseTime(s string) (t time.Time, ok bool) {
 	return time.Time{}, false
 }
 
-// parsedTime returns the timestamp for an AWS time string, or nil when the
+// ParsedTime returns the timestamp for an AWS time string, or nil when the
 // string is absent, does not parse, or falls outside the range a protobuf
-// Timestamp can hold.
-func parsedTime(s *string) *timestamppb.Timestamp {
+// Timestamp can hold: the value of the contract's *_time_parsed fields.
+func ParsedTime(s *string) *timestamppb.Timestamp {
 	if s == nil {
 		return nil
 	}
