@@ -32,4 +32,3 @@ func TestParseTime(t *testing.T) {
 		}
 	}
 }
-

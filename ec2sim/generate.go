@@ -475,4 +475,3 @@ func fillParsedTimes(e *clientvpnv1.ClientVpnEndpoint) {
 	e.CreationTimeParsed = vpnfacade.ParsedTime(e.CreationTime)
 	e.DeletionTimeParsed = vpnfacade.ParsedTime(e.DeletionTime)
 }
-
