@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/ec2query"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/internal/awstest"
 	"github.com/vpnfacade/vpnfacade/refresher"
 	"github.com/vpnfacade/vpnfacade/store"
 	"github.com/vpnfacade/vpnfacade/upstream"
@@ -37,22 +37,6 @@ const (
 )
 
 var regions = []string{"eu-west-1", "us-east-1", "ap-southeast-2"}
-
-// isolateAWSEnv keeps the machine's AWS configuration out of a test.
-func isolateAWSEnv(t *testing.T) {
-	t.Helper()
-	none := filepath.Join(t.TempDir(), "none")
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	for _, k := range []string{
-		"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2",
-		"AWS_ENDPOINT_URL_STS", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS",
-	} {
-		t.Setenv(k, "")
-	}
-}
 
 // fixture is a sim with generated data, an upstream source reading it and a
 // refresher publishing to a memory store.
@@ -97,7 +81,7 @@ type fixtureOptions struct {
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	accounts := []string{mainAccount, roleAccount}[:o.accounts]
 	eps, err := ec2sim.Generate(ec2sim.GenerateOptions{Count: o.count, Seed: 99, Regions: o.regions, Accounts: accounts})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/ec2query"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/internal/awstest"
 	"github.com/vpnfacade/vpnfacade/upstream"
 )
 
@@ -41,25 +41,6 @@ const (
 )
 
 var regions = []string{"eu-west-1", "us-east-1", "ap-southeast-2"}
-
-// isolateAWSEnv keeps the machine's AWS configuration (profiles, keys,
-// endpoints, IMDS) out of a test: every client talks to the sim only.
-func isolateAWSEnv(t *testing.T) {
-	t.Helper()
-	none := filepath.Join(t.TempDir(), "none")
-	t.Setenv("AWS_CONFIG_FILE", none)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	for _, k := range []string{
-		"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2",
-		"AWS_ENDPOINT_URL_STS", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS", "AWS_ROLE_ARN",
-		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-	} {
-		t.Setenv(k, "")
-	}
-}
 
 // startSim serves sim on a loopback port, through wrap when it is not nil.
 func startSim(t *testing.T, sim *ec2sim.Server, wrap func(http.Handler) http.Handler) string {
@@ -142,7 +123,7 @@ func inPartition(eps []*clientvpnv1.ClientVpnEndpoint, account, region string) [
 // (absent and empty lists are one state in proto3 already, and the parsed
 // times are recomputed from the verbatim strings on both sides).
 func TestReadsEveryEndpointFieldForField(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, want := newSim(t, 2500, ec2sim.Options{})
 	url := startSim(t, sim, nil)
 	src := newSource(t, simConfig(url))
@@ -186,7 +167,7 @@ func TestReadsEveryEndpointFieldForField(t *testing.T) {
 // TestCallsPerReadAreThePages checks, with the sim's own counters, that a
 // read costs one DescribeClientVpnEndpoints call per page and nothing else.
 func TestCallsPerReadAreThePages(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, want := newSim(t, 2500, ec2sim.Options{})
 	url := startSim(t, sim, nil)
 	cfg := simConfig(url)
@@ -249,7 +230,7 @@ func useBurst(t *testing.T, sim *ec2sim.Server, url string) {
 func TestThrottledReadCompletesWithRetries(t *testing.T) {
 	for _, mode := range []aws.RetryMode{aws.RetryModeStandard, aws.RetryModeAdaptive} {
 		t.Run(string(mode), func(t *testing.T) {
-			isolateAWSEnv(t)
+			awstest.Isolate(t)
 			const region = ec2sim.DefaultRegion
 			eps, err := ec2sim.Generate(ec2sim.GenerateOptions{Count: 75, Seed: 7, Regions: []string{region}})
 			if err != nil {
@@ -301,7 +282,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // TestRegionWithoutClientVPNReadsEmpty: InvalidAction from a region means
 // Client VPN is not offered there; the partition is empty, not failed.
 func TestRegionWithoutClientVPNReadsEmpty(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, _ := newSim(t, 60, ec2sim.Options{UnsupportedRegions: []string{"ap-southeast-2"}})
 	cfg := simConfig(startSim(t, sim, nil))
 	cfg.AccountID = mainAccount
@@ -344,7 +325,7 @@ func failLaterPages(region string) func(http.Handler) http.Handler {
 // TestPageFailingMidListingFailsTheRead: when a later page fails after the
 // retries, the read fails as a whole; the pages before it are discarded.
 func TestPageFailingMidListingFailsTheRead(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, _ := newSim(t, 600, ec2sim.Options{})
 	cfg := simConfig(startSim(t, sim, failLaterPages("us-east-1")))
 	cfg.AccountID, cfg.PageSize = mainAccount, 50
@@ -369,7 +350,7 @@ func TestPageFailingMidListingFailsTheRead(t *testing.T) {
 // the regions, keys and endpoint come from the SDK's standard environment
 // variables (AWS_ENDPOINT_URL_EC2 and _STS, AWS_ACCESS_KEY_ID, ...).
 func TestStandardEnvironmentConfiguresTheSource(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, want := newSim(t, 120, ec2sim.Options{})
 	url := startSim(t, sim, nil)
 	t.Setenv("AWS_ENDPOINT_URL_EC2", url)
@@ -390,7 +371,7 @@ func TestStandardEnvironmentConfiguresTheSource(t *testing.T) {
 // TestDownRegionFailsAfterRetries: a region answering 503 Unavailable is
 // retried by the SDK, then the read fails; the attempts count as errors.
 func TestDownRegionFailsAfterRetries(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, _ := newSim(t, 60, ec2sim.Options{})
 	sim.SetRegionDown("eu-west-1", true)
 	cfg := simConfig(startSim(t, sim, nil))
@@ -407,7 +388,7 @@ func TestDownRegionFailsAfterRetries(t *testing.T) {
 }
 
 func TestReadUnknownPartition(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, _ := newSim(t, 0, ec2sim.Options{})
 	cfg := simConfig(startSim(t, sim, nil))
 	cfg.AccountID = mainAccount
@@ -418,7 +399,7 @@ func TestReadUnknownPartition(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	ok := upstream.Config{Regions: []string{"eu-west-1"}, AccountID: mainAccount}
 	for _, c := range []struct {
 		field string
@@ -449,7 +430,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 // TestSkipDefaultAccountReadsOnlyRoles.
 func TestSkipDefaultAccountReadsOnlyRoles(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, _ := newSim(t, 0, ec2sim.Options{})
 	cfg := simConfig(startSim(t, sim, nil))
 	cfg.SkipDefaultAccount = true
@@ -467,7 +448,7 @@ func TestSkipDefaultAccountReadsOnlyRoles(t *testing.T) {
 // TestCancelStopsRead: a cancelled context ends a read at once, even in the
 // middle of the sim's latency.
 func TestCancelStopsRead(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, _ := newSim(t, 60, ec2sim.Options{Latency: time.Hour})
 	cfg := simConfig(startSim(t, sim, nil))
 	cfg.AccountID = mainAccount
@@ -511,7 +492,7 @@ func repeatToken(next http.Handler) http.Handler {
 // TestRepeatedNextTokenFailsTheRead: the paginator stops on a repeated
 // token; the read must then fail rather than return a truncated listing.
 func TestRepeatedNextTokenFailsTheRead(t *testing.T) {
-	isolateAWSEnv(t)
+	awstest.Isolate(t)
 	sim, _ := newSim(t, 600, ec2sim.Options{})
 	cfg := simConfig(startSim(t, sim, repeatToken))
 	cfg.AccountID, cfg.PageSize = mainAccount, 20

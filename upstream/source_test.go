@@ -8,20 +8,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/internal/awstest"
 	"github.com/vpnfacade/vpnfacade/upstream"
 )
 
-// isolateAWSConfig keeps the machine's AWS settings out of a test.
-func isolateAWSConfig(t *testing.T) {
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_REGION", "")
-	t.Setenv("AWS_DEFAULT_REGION", "")
-	t.Setenv("AWS_PROFILE", "")
-}
-
 func TestRegionsDefaultToTheAWSConfiguration(t *testing.T) {
-	isolateAWSConfig(t)
+	awstest.Isolate(t)
 	creds := config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKID", "secret", ""))
 	t.Setenv("AWS_REGION", "ap-southeast-2")
 	src, err := upstream.New(t.Context(), upstream.Config{AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})

@@ -1,0 +1,28 @@
+// Package awstest keeps the machine's AWS configuration out of tests, so
+// that every SDK client a test builds talks only to what the test starts.
+package awstest
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// Isolate clears, for the duration of t, every environment variable and
+// file through which aws-sdk-go-v2 would find credentials, regions,
+// endpoints, retry settings or instance metadata.
+func Isolate(t testing.TB) {
+	t.Helper()
+	none := filepath.Join(t.TempDir(), "none")
+	t.Setenv("AWS_CONFIG_FILE", none)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	for _, k := range []string{
+		"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2",
+		"AWS_ENDPOINT_URL_STS", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS", "AWS_ROLE_ARN",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	} {
+		t.Setenv(k, "")
+	}
+}
