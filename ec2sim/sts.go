@@ -80,6 +80,7 @@ type stsError struct {
 	message string
 }
 
+// Error implements error.
 func (e *stsError) Error() string { return e.code + ": " + e.message }
 
 func stsValidationError(format string, args ...any) *stsError {

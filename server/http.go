@@ -88,6 +88,7 @@ type healthChecker struct {
 	reader *Reader
 }
 
+// Check implements grpchealth.Checker.
 func (c *healthChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
 	switch strings.TrimSpace(req.Service) {
 	case "", clientvpnv1connect.ClientVpnServiceName:
@@ -102,6 +103,7 @@ func (c *healthChecker) Check(ctx context.Context, req *grpchealth.CheckRequest)
 
 type errUnknownService string
 
+// Error implements error.
 func (e errUnknownService) Error() string {
 	return "unknown service " + string(e) + "; known: \"\" and " + clientvpnv1connect.ClientVpnServiceName
 }

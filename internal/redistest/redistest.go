@@ -263,6 +263,7 @@ type tailBuffer struct {
 	buf bytes.Buffer
 }
 
+// Write implements io.Writer.
 func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -273,6 +274,7 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns what the buffer holds.
 func (b *tailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
