@@ -7,7 +7,11 @@
 // store's current snapshot and marked stale; it never empties the others. A
 // snapshot is published only when every partition either read successfully
 // or has such last good data; otherwise the refresh fails as a whole and the
-// next one is attempted after an exponential, jittered backoff.
+// next one is attempted after an exponential, jittered backoff. A refresh in
+// which every partition failed (EC2 down or throttling everything) publishes
+// the last good data marked stale and also backs off, never sooner than the
+// interval, so that the refresher does not keep calling a failing EC2 at
+// the full rate.
 package refresher
 
 import (
@@ -66,7 +70,10 @@ func New(source Source, st store.Store, opts ...Option) (*Refresher, error) {
 }
 
 // Run refreshes at once, then again every interval (jittered) after each
-// success, or after an exponential, jittered backoff after each failure,
+// success, or after an exponential, jittered backoff after each failure
+// (after a refresh in which every partition failed and only last good data
+// was published, the backoff doubles from the interval rather than from the
+// minimum backoff),
 // until ctx is done. It returns nil when ctx is done: failures are logged,
 // never returned.
 func (r *Refresher) Run(ctx context.Context) error {
@@ -79,17 +86,25 @@ func (r *Refresher) Run(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 		}
-		err := r.RefreshNow(ctx)
+		allFailed, err := r.refreshNow(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		var delay time.Duration
-		if err != nil {
+		switch {
+		case err != nil:
 			failures++
 			delay = r.opts.backoff(failures)
 			r.opts.logger.ErrorContext(ctx, "refresh failed; retrying after a backoff",
 				"error", err, "consecutive_failures", failures, "retry_in", delay)
-		} else {
+		case allFailed:
+			// Readers have the last good data; calling EC2 again at the
+			// full rate would only add to its throttling.
+			failures++
+			delay = max(r.opts.nextInterval(), r.opts.backoffFrom(max(r.opts.minBackoff, r.opts.interval), failures))
+			r.opts.logger.WarnContext(ctx, "every partition failed; serving the last good data, retrying after a backoff",
+				"consecutive_failures", failures, "retry_in", delay)
+		default:
 			failures = 0
 			delay = r.opts.nextInterval()
 		}
@@ -103,18 +118,25 @@ func (r *Refresher) Run(ctx context.Context) error {
 // with some partitions kept stale succeeds (the snapshot's Partitions say
 // which).
 func (r *Refresher) RefreshNow(ctx context.Context) error {
+	_, err := r.refreshNow(ctx)
+	return err
+}
+
+// refreshNow is RefreshNow, also reporting whether what it published was
+// only last good data: every partition's read failed.
+func (r *Refresher) refreshNow(ctx context.Context) (allFailed bool, err error) {
 	select {
 	case r.running <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("refresh: waiting for the refresh in progress: %w", context.Cause(ctx))
+		return false, fmt.Errorf("refresh: waiting for the refresh in progress: %w", context.Cause(ctx))
 	}
 	defer func() { <-r.running }()
 	start := time.Now()
-	err := r.refresh(ctx)
+	allFailed, err = r.refresh(ctx)
 	if r.opts.metrics != nil && ctx.Err() == nil {
 		r.opts.metrics.observe(time.Since(start), err)
 	}
-	return err
+	return allFailed, err
 }
 
 // readResult is the outcome of reading one partition.
@@ -125,11 +147,11 @@ type readResult struct {
 	at                time.Time // when the read completed
 }
 
-func (r *Refresher) refresh(ctx context.Context) error {
+func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 	start := time.Now()
 	results := r.readAll(ctx)
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("refresh: %w", context.Cause(ctx))
+		return false, fmt.Errorf("refresh: %w", context.Cause(ctx))
 	}
 
 	var prev *store.Snapshot
@@ -140,18 +162,18 @@ func (r *Refresher) refresh(ctx context.Context) error {
 	case vpnfacade.ErrorCodeOf(err) == vpnfacade.EUNAVAILABLE:
 		// Nothing published yet: every partition must read successfully.
 	default:
-		return fmt.Errorf("refresh: read the current snapshot: %w", err)
+		return false, fmt.Errorf("refresh: read the current snapshot: %w", err)
 	}
 
 	pub, err := build(results, prev)
 	if err != nil {
-		return err
+		return false, err
 	}
 	pub.RefreshedAt = time.Now()
 	pub.Epoch = r.opts.epoch()
 	snap, err := r.store.Publish(ctx, pub)
 	if err != nil {
-		return fmt.Errorf("refresh: publish: %w", err)
+		return false, fmt.Errorf("refresh: publish: %w", err)
 	}
 	stale := 0
 	for _, p := range pub.Partitions {
@@ -163,7 +185,7 @@ func (r *Refresher) refresh(ctx context.Context) error {
 		"version", snap.Version, "endpoints", snap.Len(), "partitions", len(pub.Partitions), "stale_partitions", stale,
 		"added", len(pub.Diff.Added), "modified", len(pub.Diff.Modified), "deleted", len(pub.Diff.Deleted),
 		"duration", time.Since(start))
-	return nil
+	return stale > 0 && stale == len(pub.Partitions), nil
 }
 
 // readAll reads every partition, at most opts.concurrency at a time, each
@@ -383,7 +405,12 @@ func (o options) nextInterval() time.Duration {
 // doubled n-1 times, capped at max, then jittered to between half and all of
 // it.
 func (o options) backoff(n int) time.Duration {
-	d := o.minBackoff
+	return o.backoffFrom(o.minBackoff, n)
+}
+
+// backoffFrom is backoff starting from base instead of the minimum.
+func (o options) backoffFrom(base time.Duration, n int) time.Duration {
+	d := base
 	for i := 1; i < n && d < o.maxBackoff; i++ {
 		d = min(d, o.maxBackoff/2) * 2 // never overflows
 	}
