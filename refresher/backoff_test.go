@@ -11,9 +11,10 @@ import (
 
 // TestRunBacksOffWhenEveryPartitionFails: once every partition fails (EC2
 // down or throttling everything), each refresh still publishes the last good
-// data marked stale, but the next one waits a backoff that doubles from the
-// interval, instead of calling EC2 again every interval. One partition
-// failing alone keeps the interval. Recovery publishes fresh data.
+// data marked stale, dated by its newest last good read, but the next one
+// waits a backoff that doubles from the interval, instead of calling EC2
+// again every interval. One partition failing alone keeps the interval.
+// Recovery publishes fresh data.
 func TestRunBacksOffWhenEveryPartitionFails(t *testing.T) {
 	const interval = 20 * time.Millisecond
 	src, st := threePartitions(), store.NewMemory()
@@ -44,6 +45,18 @@ func TestRunBacksOffWhenEveryPartitionFails(t *testing.T) {
 		return v.Stale() && !v.Snapshot.Partitions[0].RefreshedAt.IsZero() &&
 			v.Snapshot.Partitions[0].Stale && v.Snapshot.Partitions[1].Stale && v.Snapshot.Partitions[2].Stale
 	})
+	// It read nothing: it is dated by the newest last good read, so that
+	// readers' maximum staleness counts from there.
+	v := current(t, st)
+	var newest time.Time
+	for _, p := range v.Snapshot.Partitions {
+		if p.RefreshedAt.After(newest) {
+			newest = p.RefreshedAt
+		}
+	}
+	if !v.RefreshedAt.Equal(newest) {
+		t.Errorf("a snapshot of last good data only is dated %s, want its newest last good read, %s", v.RefreshedAt, newest)
+	}
 	const window = 600 * time.Millisecond
 	before = reads()
 	time.Sleep(window)

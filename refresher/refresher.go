@@ -9,7 +9,8 @@
 // or has such last good data; otherwise the refresh fails as a whole and the
 // next one is attempted after an exponential, jittered backoff. A refresh in
 // which every partition failed (EC2 down or throttling everything) publishes
-// the last good data marked stale and also backs off, never sooner than the
+// the last good data marked stale, dated by its newest last good read (not
+// now: it read nothing), and also backs off, never sooner than the
 // interval, so that the refresher does not keep calling a failing EC2 at
 // the full rate.
 package refresher
@@ -170,16 +171,26 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 		return false, err
 	}
 	pub.RefreshedAt = time.Now()
+	stale := 0
+	var newest time.Time // the newest last good read among stale partitions
+	for _, p := range pub.Partitions {
+		if p.Stale {
+			stale++
+			if p.RefreshedAt.After(newest) {
+				newest = p.RefreshedAt
+			}
+		}
+	}
+	if stale > 0 && stale == len(pub.Partitions) {
+		// Nothing was read: the content is as old as its newest last good
+		// read, and says so, so that readers' maximum staleness, the Age
+		// header and the age metric count from there.
+		pub.RefreshedAt = newest
+	}
 	pub.Epoch = r.opts.epoch()
 	snap, err := r.store.Publish(ctx, pub)
 	if err != nil {
 		return false, fmt.Errorf("refresh: publish: %w", err)
-	}
-	stale := 0
-	for _, p := range pub.Partitions {
-		if p.Stale {
-			stale++
-		}
 	}
 	r.opts.logger.InfoContext(ctx, "snapshot published",
 		"version", snap.Version, "endpoints", snap.Len(), "partitions", len(pub.Partitions), "stale_partitions", stale,
