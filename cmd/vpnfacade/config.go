@@ -29,6 +29,7 @@ type settings struct {
 	demo            bool
 	demoCount       int
 	logFormat       string
+	pprofListen     string
 }
 
 // parseConfig reads flags from args, each falling back to its environment
@@ -68,6 +69,7 @@ Flags:
 	str(&origins, "allowed-origins", "VPNFACADE_ALLOWED_ORIGINS", "", "comma-separated browser origins allowed by CORS (* for any); empty disables CORS")
 	str(&c.tlsCert, "tls-cert", "VPNFACADE_TLS_CERT", "", "TLS certificate file (serves HTTPS when given with --tls-key)")
 	str(&c.tlsKey, "tls-key", "VPNFACADE_TLS_KEY", "", "TLS private key file")
+	str(&c.pprofListen, "pprof-listen", "VPNFACADE_PPROF_LISTEN", "", "address to serve Go's net/http/pprof profiles on, apart from the API (e.g. 127.0.0.1:6060); empty: off")
 	str(&c.logFormat, "log-format", "VPNFACADE_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal, else json)")
 	var refresh, staleness, lease string
 	str(&refresh, "refresh-interval", "VPNFACADE_REFRESH_INTERVAL", "60s", "time between refreshes (jittered)")
