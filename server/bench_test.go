@@ -1,0 +1,217 @@
+package server_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vpnfacade/vpnfacade/ec2sim"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/server"
+	"github.com/vpnfacade/vpnfacade/store"
+)
+
+// benchEndpoints returns n of ec2sim's generated endpoints (every field of
+// the contract in use, as the load benchmarks serve).
+func benchEndpoints(b *testing.B, n int) []*clientvpnv1.ClientVpnEndpoint {
+	b.Helper()
+	eps, err := ec2sim.Generate(ec2sim.GenerateOptions{Count: n, Seed: 42, Regions: []string{"eu-west-1", "us-east-1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return eps
+}
+
+// benchPage is a ListClientVpnEndpoints response of 100 endpoints.
+func benchPage(b *testing.B) *clientvpnv1.ListClientVpnEndpointsResponse {
+	return &clientvpnv1.ListClientVpnEndpointsResponse{
+		ClientVpnEndpoints: benchEndpoints(b, 100),
+		NextToken:          "AQAAAAAAAAAAH2N2cG4tZW5kcG9pbnQtMDEyMzQ1Njc4OWFiY2RlZjAJZXUtd2VzdC0xDDExMTExMTExMTExMQ",
+		Snapshot:           &clientvpnv1.SnapshotInfo{Version: 1, RefreshedAt: timestamppb.Now()},
+	}
+}
+
+// BenchmarkMarshalGetResponse encodes one endpoint as Get answers it.
+func BenchmarkMarshalGetResponse(b *testing.B) {
+	res := &clientvpnv1.GetClientVpnEndpointResponse{
+		ClientVpnEndpoint: benchEndpoints(b, 1)[0],
+		Snapshot:          &clientvpnv1.SnapshotInfo{Version: 1, RefreshedAt: timestamppb.Now()},
+	}
+	var buf []byte
+	for b.Loop() {
+		var err error
+		if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf[:0], res); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkMarshalPage100 encodes a page of 100 endpoints in binary
+// protobuf, as gRPC and Connect (proto) send it.
+func BenchmarkMarshalPage100(b *testing.B) {
+	page := benchPage(b)
+	var buf []byte
+	for b.Loop() {
+		var err error
+		if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf[:0], page); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkMarshalPage100JSON encodes the same page as Connect JSON does.
+func BenchmarkMarshalPage100JSON(b *testing.B) {
+	page := benchPage(b)
+	var n int
+	for b.Loop() {
+		buf, err := protojson.Marshal(page)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(buf)
+	}
+	b.SetBytes(int64(n))
+}
+
+// BenchmarkGzipPage100 compresses the binary page as connect-go does for
+// every client that accepts gzip (default level, pooled writer), and at
+// gzip.BestSpeed for comparison.
+func BenchmarkGzipPage100(b *testing.B) {
+	raw, err := proto.Marshal(benchPage(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, level := range []struct {
+		name  string
+		level int
+	}{{"default", gzip.DefaultCompression}, {"best-speed", gzip.BestSpeed}} {
+		b.Run(level.name, func(b *testing.B) {
+			zw, err := gzip.NewWriterLevel(io.Discard, level.level)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out bytes.Buffer
+			for b.Loop() {
+				out.Reset()
+				zw.Reset(&out)
+				if _, err := zw.Write(raw); err != nil {
+					b.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(len(raw)))
+			b.ReportMetric(float64(out.Len())/float64(len(raw)), "ratio")
+		})
+	}
+}
+
+// benchHandler is the service's whole HTTP handler (metrics included) over
+// an in-process store of n endpoints.
+func benchHandler(b *testing.B, n int) (http.Handler, []*clientvpnv1.ClientVpnEndpoint) {
+	b.Helper()
+	eps := benchEndpoints(b, n)
+	st := store.NewMemory()
+	if _, err := st.Publish(b.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: append([]*clientvpnv1.ClientVpnEndpoint(nil), eps...)}); err != nil {
+		b.Fatal(err)
+	}
+	return server.NewHandler(server.Options{Reader: server.NewReader(st, 0, nil), Registry: prometheus.NewRegistry()}), eps
+}
+
+// serveConnect makes one Connect unary call (binary protobuf) in process,
+// without a network, and fails unless it succeeds.
+func serveConnect(b *testing.B, h http.Handler, procedure string, body []byte, acceptGzip bool) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, procedure, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/proto")
+	req.Header.Set("Connect-Protocol-Version", "1")
+	if acceptGzip {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("%s: HTTP %d: %s", procedure, rec.Code, rec.Body)
+	}
+	return rec
+}
+
+// BenchmarkHandlerGet serves GetClientVpnEndpoint out of 10,000 endpoints
+// through the whole handler (Connect protocol, metrics), without a network.
+func BenchmarkHandlerGet(b *testing.B) {
+	h, eps := benchHandler(b, 10_000)
+	bodies := make([][]byte, 64)
+	for i := range bodies {
+		bodies[i], _ = proto.Marshal(&clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: eps[i*151].GetClientVpnEndpointId()})
+	}
+	i := 0
+	for b.Loop() {
+		serveConnect(b, h, clientvpnv1connect.ClientVpnServiceGetClientVpnEndpointProcedure, bodies[i%len(bodies)], false)
+		i++
+	}
+}
+
+func benchListBody(b *testing.B) []byte {
+	body, err := proto.Marshal(&clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 100, Filters: []*clientvpnv1.Filter{
+		{Name: "tag:Environment", Values: []string{"production"}},
+		{Name: "transport-protocol", Values: []string{"udp"}},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// BenchmarkHandlerList serves the first page of 100 of a two-filter
+// listing of 10,000 endpoints through the whole handler, without a network.
+func BenchmarkHandlerList(b *testing.B) {
+	h, _ := benchHandler(b, 10_000)
+	body := benchListBody(b)
+	for b.Loop() {
+		serveConnect(b, h, clientvpnv1connect.ClientVpnServiceListClientVpnEndpointsProcedure, body, false)
+	}
+}
+
+// BenchmarkHandlerListGzip is BenchmarkHandlerList for a client that
+// accepts gzip, as connect-go clients do by default.
+func BenchmarkHandlerListGzip(b *testing.B) {
+	h, _ := benchHandler(b, 10_000)
+	body := benchListBody(b)
+	for b.Loop() {
+		if rec := serveConnect(b, h, clientvpnv1connect.ClientVpnServiceListClientVpnEndpointsProcedure, body, true); rec.Header().Get("Content-Encoding") != "gzip" {
+			b.Fatal("the response was not gzipped")
+		}
+	}
+}
+
+// BenchmarkMarshalPages10k encodes successive pages of 100 out of 10,000
+// endpoints, as a facade serving many clients does: unlike
+// BenchmarkMarshalPage100, the endpoints are rarely in the CPU's caches.
+func BenchmarkMarshalPages10k(b *testing.B) {
+	eps := benchEndpoints(b, 10_000)
+	page := benchPage(b)
+	var buf []byte
+	i, n := 0, 0
+	for b.Loop() {
+		page.ClientVpnEndpoints = eps[i*100 : i*100+100]
+		i = (i + 1) % 100
+		var err error
+		if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf[:0], page); err != nil {
+			b.Fatal(err)
+		}
+		n += len(buf)
+	}
+	b.SetBytes(int64(n / b.N))
+}
