@@ -78,7 +78,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.count, "count", 10_000, "endpoints cached for the load scenarios")
 	fs.IntVar(&c.largeCount, "large-count", 100_000, "endpoints of the large refresh, memory and warm-start measurement (0: skip)")
 	fs.DurationVar(&c.latency, "latency", 80*time.Millisecond, "emulated EC2 latency per page")
-	fs.DurationVar(&c.refreshInterval, "refresh-interval", 30*time.Second, "vpnfacade --refresh-interval during the load")
+	fs.DurationVar(&c.refreshInterval, "refresh-interval", time.Minute, "vpnfacade --refresh-interval during the load (its default)")
 	fs.BoolVar(&c.profile, "profile", true, "take CPU and allocation profiles of vpnfacade under Get and List load")
 	fs.DurationVar(&c.directWarmup, "direct-warmup", 5*time.Second, "warm-up of the direct scenarios, long enough to spend EC2's throttle burst so that the steady rate is measured")
 	encodings := fs.String("encodings", "gzip,identity", "response encodings to measure, comma-separated: gzip (clients accept gzip, connect-go's default) and/or identity (they do not)")

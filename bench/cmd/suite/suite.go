@@ -220,6 +220,24 @@ func (f *facade) awaitPublished(ctx context.Context, from int, timeout time.Dura
 	return p, nil
 }
 
+// refreshes returns the time spans of the refreshes published from line
+// from on (each ends when it was logged and lasted its logged duration).
+func (f *facade) refreshes(from int) [][2]time.Time {
+	var out [][2]time.Time
+	for i, l := range f.linesFrom(from) {
+		if !publishedLine.MatchString(l) {
+			continue
+		}
+		var p publication
+		if json.Unmarshal([]byte(l), &p) != nil {
+			continue
+		}
+		end := f.lineTime(from + i)
+		out = append(out, [2]time.Time{end.Add(-p.Duration), end})
+	}
+	return out
+}
+
 // countPublished counts the snapshots published from line from on.
 func (f *facade) countPublished(from int) int {
 	n := 0
@@ -260,6 +278,11 @@ func (s *suite) loadConfig(rate float64) load.Config {
 type measured struct {
 	load.Result
 	ServerCPU, ClientCPU time.Duration
+	// Start and End bound the measured time.
+	Start, End time.Time
+	// DuringRefresh is set when a refresh of the facade ran during the
+	// measured time: it takes CPU from whatever runs then, bare included.
+	DuringRefresh bool
 }
 
 // measure runs one scenario against the process serverPID and logs its
@@ -272,13 +295,14 @@ func (s *suite) measure(ctx context.Context, sc scenario, rate float64, op load.
 func (s *suite) measureWith(ctx context.Context, sc scenario, cfg load.Config, op load.Op, serverPID int) (measured, error) {
 	rate := cfg.Rate
 	var server0, server1, self0, self1 time.Duration
-	cfg.OnMeasureStart = func() { server0, _ = cpuTime(serverPID); self0 = selfCPU() }
-	cfg.OnMeasureEnd = func() { server1, _ = cpuTime(serverPID); self1 = selfCPU() }
+	var start, end time.Time
+	cfg.OnMeasureStart = func() { server0, _ = cpuTime(serverPID); self0 = selfCPU(); start = time.Now() }
+	cfg.OnMeasureEnd = func() { server1, _ = cpuTime(serverPID); self1 = selfCPU(); end = time.Now() }
 	res, err := load.Run(ctx, cfg, op)
 	if err != nil {
 		return measured{Result: res}, fmt.Errorf("%s: %w", sc, err)
 	}
-	m := measured{Result: res}
+	m := measured{Result: res, Start: start, End: end}
 	if calls := res.OK + res.Errors; calls > 0 {
 		m.ServerCPU = (server1 - server0) / time.Duration(calls)
 		m.ClientCPU = (self1 - self0) / time.Duration(calls)
