@@ -371,14 +371,10 @@ func (r *report) String() string {
 }
 
 // medianCPU returns the median server and client CPU per call over the
-// rounds no refresh overlapped (over all when every one was).
+// rounds (the lower middle for an even count).
 func medianCPU(rounds []measured) (server, client time.Duration) {
 	if len(rounds) == 0 {
 		return 0, 0
-	}
-	quiet := slices.DeleteFunc(slices.Clone(rounds), func(m measured) bool { return m.DuringRefresh })
-	if len(quiet) > 0 {
-		rounds = quiet
 	}
 	var sv, cl []time.Duration
 	for _, m := range rounds {
