@@ -154,8 +154,8 @@ func (r *report) String() string {
 
 	p("## Saturated throughput and latency")
 	p("")
-	p("Throughput and latencies are the median round's (by throughput) among the rounds no refresh of the facade overlapped " +
-		"(a refresh takes CPU from whatever runs, bare included); CPU per call is the median over the same rounds.")
+	p("Throughput and latencies are the median round's (by throughput); CPU per call is the median over the rounds. " +
+		"The last column counts the rounds a refresh of the facade overlapped: it takes CPU from whatever runs then, bare included.")
 	p("")
 	p("| scenario | calls/s | range over rounds | p50 | p90 | p99 | max | errors | server CPU / call | client CPU / call | rounds during a refresh |")
 	p("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
