@@ -54,10 +54,10 @@ func NewHandler(opts Options) http.Handler {
 		ec2.metrics = metrics
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
 	}
-	handlerOpts := []connect.HandlerOption{
+	handlerOpts := append([]connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(MaxRequestBytes),
-	}
+	}, CompressionOptions()...)
 	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(NewClientVpnService(opts.Reader), handlerOpts...))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{reader: opts.Reader}, handlerOpts...))
 	reflector := grpcreflect.NewStaticReflector(

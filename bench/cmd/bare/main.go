@@ -33,6 +33,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/server"
 )
 
 func main() {
@@ -62,7 +63,10 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(svc, connect.WithReadMaxBytes(1<<20)))
+	// The same transport settings as vpnfacade, so that only the work
+	// behind the handler differs.
+	opts := append([]connect.HandlerOption{connect.WithReadMaxBytes(server.MaxRequestBytes)}, server.CompressionOptions()...)
+	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(svc, opts...))
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
