@@ -70,16 +70,26 @@ func New(source Source, st store.Store, opts ...Option) (*Refresher, error) {
 	return &Refresher{source: source, store: st, opts: o, running: make(chan struct{}, 1)}, nil
 }
 
-// Run refreshes at once, then again every interval (jittered) after each
-// success, or after an exponential, jittered backoff after each failure
-// (after a refresh in which every partition failed and only last good data
-// was published, the backoff doubles from the interval rather than from the
-// minimum backoff),
+// Run refreshes when the store's snapshot is due (at once when there is
+// none, or when it is older than the interval: a process restarted on a warm
+// Redis, or a new leader, does not call upstream for data that is still
+// fresh), then again every interval (jittered) after each success, or after
+// an exponential, jittered backoff after each failure (after a refresh in
+// which every partition failed and only last good data was published, the
+// backoff doubles from the interval rather than from the minimum backoff),
 // until ctx is done. It returns nil when ctx is done: failures are logged,
 // never returned.
 func (r *Refresher) Run(ctx context.Context) error {
 	failures := 0
-	timer := time.NewTimer(0)
+	var first time.Duration
+	if view, err := r.store.Current(ctx); err == nil {
+		first = firstDelay(view.RefreshedAt, time.Now(), r.opts.interval)
+		if first > 0 {
+			r.opts.logger.InfoContext(ctx, "current snapshot is fresh; first refresh when it is due",
+				"version", view.Version, "refreshed_at", view.RefreshedAt, "refresh_in", first)
+		}
+	}
+	timer := time.NewTimer(first)
 	defer timer.Stop()
 	for {
 		select {
@@ -138,6 +148,16 @@ func (r *Refresher) refreshNow(ctx context.Context) (allFailed bool, err error) 
 		r.opts.metrics.observe(time.Since(start), err)
 	}
 	return allFailed, err
+}
+
+// firstDelay is how long to wait before the first refresh when the current
+// snapshot was refreshed at refreshedAt: until it is interval old.
+func firstDelay(refreshedAt, now time.Time, interval time.Duration) time.Duration {
+	age := now.Sub(refreshedAt)
+	if age < 0 || age >= interval {
+		return 0
+	}
+	return interval - age
 }
 
 // readResult is the outcome of reading one partition.

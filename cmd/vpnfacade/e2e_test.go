@@ -230,7 +230,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // TestWarmStart starts a second process on a populated Redis: it serves at
-// once, without calling upstream.
+// once, and it does not call upstream for data that is still fresh.
 func TestWarmStart(t *testing.T) {
 	redis := redistest.Start(t)
 	s := startSim(t, 300, ec2sim.Options{})
@@ -240,12 +240,16 @@ func TestWarmStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.ResetStats()
-	s.SetRegionDown(e2eRegions[0], true)
-	s.SetRegionDown(e2eRegions[1], true)
 	second := startFacade(t, s, redis.URL())
 	waitServing(t, second.url)
 	got, err := listAll(t.Context(), clients(second.url)["connect"], &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 1000})
 	if err != nil || len(got) != len(s.data) {
 		t.Fatalf("warm start listed %d endpoints (err %v), want %d", len(got), err, len(s.data))
+	}
+	if calls := s.Stats().ByAction["DescribeClientVpnEndpoints"]; calls != 0 {
+		t.Errorf("the warm process called DescribeClientVpnEndpoints %d times for a snapshot refreshed moments ago, want 0", calls)
+	}
+	if !strings.Contains(second.Output(), "current snapshot is fresh") {
+		t.Errorf("the warm process did not say why it waited:\n%s", second.Output())
 	}
 }
