@@ -82,7 +82,7 @@ func startSim(t *testing.T, count int, opts ec2sim.Options) *sim {
 	return &sim{Server: srv, url: "http://" + ln.Addr().String(), data: data}
 }
 
-var listeningLine = regexp.MustCompile(`"msg":"vpnfacade listening","addr":"(http://[^"]+)"`)
+var listeningLine = regexp.MustCompile(`"msg":"vpnfacade listening","addr":"(https?://[^"]+)"`)
 
 // facade is a running vpnfacade binary.
 type facade struct {
