@@ -18,9 +18,9 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
-	"github.com/vpnfacade/vpnfacade/ec2sim"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key to dir.
