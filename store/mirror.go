@@ -125,7 +125,12 @@ func (r *Redis) sync() error {
 }
 
 func (r *Redis) syncOnce(ctx context.Context) error {
-	version, err := r.client.Get(ctx, r.keys.current).Uint64()
+	// The pointer read is bounded by one command timeout, not syncTimeout:
+	// without it go-redis retries a read that timed out, and a frozen Redis
+	// was reported stale only after two timeouts and a poll.
+	pctx, cancel := context.WithTimeout(ctx, r.timeout)
+	version, err := r.client.Get(pctx, r.keys.current).Uint64()
+	cancel()
 	if errors.Is(err, redis.Nil) {
 		return nil // nothing published yet, or Redis lost its data
 	}

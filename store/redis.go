@@ -77,11 +77,12 @@ type RedisOptions struct {
 // Reads are answered from the mirror (see Current); Publish writes through
 // to Redis and then updates the mirror of the publishing process at once.
 type Redis struct {
-	client redis.UniversalClient
-	keys   redisKeys
-	grace  time.Duration
-	poll   time.Duration
-	log    *slog.Logger
+	client  redis.UniversalClient
+	keys    redisKeys
+	grace   time.Duration
+	poll    time.Duration
+	timeout time.Duration // bounds one command (RedisOptions.CommandTimeout)
+	log     *slog.Logger
 
 	mirror    atomic.Pointer[Snapshot]
 	stale     atomic.Bool // the last poll or reload failed
@@ -142,12 +143,13 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		}
 	}
 	r := &Redis{
-		client: redis.NewUniversalClient(uo),
-		keys:   newRedisKeys(ns),
-		grace:  cmp.Or(opts.Grace, DefaultRedisGrace),
-		poll:   cmp.Or(opts.PollInterval, DefaultRedisPollInterval),
-		log:    opts.Logger,
-		done:   make(chan struct{}),
+		client:  redis.NewUniversalClient(uo),
+		keys:    newRedisKeys(ns),
+		grace:   cmp.Or(opts.Grace, DefaultRedisGrace),
+		poll:    cmp.Or(opts.PollInterval, DefaultRedisPollInterval),
+		timeout: cmp.Or(opts.CommandTimeout, DefaultRedisCommandTimeout),
+		log:     opts.Logger,
+		done:    make(chan struct{}),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
