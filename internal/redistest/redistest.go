@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -36,6 +37,9 @@ type Server struct {
 	dir  string
 	port int
 	args []string // extra arguments, e.g. cluster mode
+	// sentinel, when set, is the master a Sentinel started by StartSentinel
+	// monitors, as "name host port".
+	sentinel string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -51,10 +55,23 @@ func Start(t testing.TB, args ...string) *Server {
 	return start(t, false, args)
 }
 
+// StartSentinel starts a Redis Sentinel on a free loopback port that
+// monitors master under the name masterName (quorum 1), and waits until it
+// answers. It is killed when the test ends.
+func StartSentinel(t testing.TB, master *Server, masterName string) *Server {
+	t.Helper()
+	return startWith(t, false, nil, masterName+" 127.0.0.1 "+strconv.Itoa(master.Port()))
+}
+
 func start(t testing.TB, clusterBus bool, args []string) *Server {
 	t.Helper()
+	return startWith(t, clusterBus, args, "")
+}
+
+func startWith(t testing.TB, clusterBus bool, args []string, sentinel string) *Server {
+	t.Helper()
 	bin := lookBinary(t)
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args, sentinel: sentinel}
 	t.Cleanup(s.Kill)
 	var lastErr error
 	for range startAttempts {
@@ -124,6 +141,14 @@ func (s *Server) launch() error {
 		"--loglevel", "warning",
 	}
 	args = append(args, s.args...)
+	if s.sentinel != "" {
+		// Sentinel needs a writable configuration file as its first argument.
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte("sentinel monitor "+s.sentinel+" 1\n"), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", conf, err)
+		}
+		args = append([]string{conf, "--sentinel"}, args...)
+	}
 	cmd := exec.Command(s.bin, args...)
 	out := &tailBuffer{max: 16 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
