@@ -34,12 +34,14 @@ type Options struct {
 	DefaultRegion string
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
+	// Page, when set, serves the browser page on GET / and GET /app.js.
+	Page http.Handler
 }
 
 // NewHandler returns the HTTP handler serving, on one listener:
 // ClientVpnService over Connect, gRPC and gRPC-Web; grpc.health.v1;
 // server reflection v1 and v1alpha; /metrics; and the EC2-compatible Query
-// API on POST /.
+// API on POST /; and the browser page on GET / when one is given.
 func NewHandler(opts Options) http.Handler {
 	logger := opts.Logger
 	if logger == nil {
@@ -69,6 +71,10 @@ func NewHandler(opts Options) http.Handler {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle("POST /{$}", ec2)
+	if opts.Page != nil {
+		mux.Handle("GET /{$}", opts.Page)
+		mux.Handle("GET /app.js", opts.Page)
+	}
 
 	var h http.Handler = mux
 	if len(opts.AllowedOrigins) > 0 {

@@ -30,6 +30,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/server"
 	"github.com/vpnfacade/vpnfacade/store"
 	"github.com/vpnfacade/vpnfacade/upstream"
+	"github.com/vpnfacade/vpnfacade/web"
 )
 
 // shutdownGrace bounds how long in-flight requests may take after SIGTERM.
@@ -124,6 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Registry:       registry,
 		DefaultRegion:  defaultRegion,
 		Logger:         logger,
+		Page:           web.Handler(),
 	})
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
