@@ -374,22 +374,7 @@ func TestPageFailingMidListingOnFirstRefreshPublishesNothing(t *testing.T) {
 // counters. This keeps throttling certain however slowly the test runs.
 func useBurst(t *testing.T, f *fixture) {
 	t.Helper()
-	var wg sync.WaitGroup
-	for range 10 {
-		wg.Go(func() {
-			for range 10 {
-				resp, err := http.Post(f.url, "application/x-www-form-urlencoded",
-					strings.NewReader("Action=DescribeClientVpnEndpoints&Version=2016-11-15&MaxResults=5"))
-				if err != nil {
-					t.Errorf("spending the burst: %v", err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
-	}
-	wg.Wait()
+	awstest.SpendBurst(t, f.url, 100)
 	f.sim.ResetStats()
 }
 

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -204,22 +203,7 @@ func TestCallsPerReadAreThePages(t *testing.T) {
 // slowly the test runs (-race), and the test short.
 func useBurst(t *testing.T, sim *ec2sim.Server, url string) {
 	t.Helper()
-	var wg sync.WaitGroup
-	for range 10 {
-		wg.Go(func() {
-			for range 10 {
-				resp, err := http.Post(url, "application/x-www-form-urlencoded",
-					strings.NewReader("Action=DescribeClientVpnEndpoints&Version=2016-11-15&MaxResults=5"))
-				if err != nil {
-					t.Errorf("spending the burst: %v", err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
-	}
-	wg.Wait()
+	awstest.SpendBurst(t, url, 100)
 	sim.ResetStats()
 }
 

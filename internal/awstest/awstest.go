@@ -3,7 +3,11 @@
 package awstest
 
 import (
+	"io"
+	"net/http"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -25,4 +29,28 @@ func Isolate(t testing.TB) {
 	} {
 		t.Setenv(k, "")
 	}
+}
+
+// SpendBurst sends n unsigned DescribeClientVpnEndpoints calls to the EC2
+// endpoint at url, 10 at a time, as other callers in the same account and
+// region would: against a throttling emulator it uses up the shared burst,
+// so that a test then meets the steady rate.
+func SpendBurst(t testing.TB, url string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for w := range 10 {
+		wg.Go(func() {
+			for i := w; i < n; i += 10 {
+				resp, err := http.Post(url, "application/x-www-form-urlencoded",
+					strings.NewReader("Action=DescribeClientVpnEndpoints&Version=2016-11-15&MaxResults=5"))
+				if err != nil {
+					t.Errorf("spending the burst: %v", err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
 }
