@@ -1,12 +1,9 @@
 package refresher_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -282,13 +279,11 @@ type flag struct{ on atomic.Bool }
 func (fl *flag) failLaterPages(region string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, err := io.ReadAll(r.Body)
+			form, err := awstest.PeekForm(r)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			form, _ := url.ParseQuery(string(body))
 			if fl.on.Load() && ec2query.SigningRegion(r) == region && form.Get("NextToken") != "" {
 				_ = ec2query.WriteError(w, "test-request", ec2query.InternalError())
 				return

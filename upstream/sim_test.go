@@ -5,11 +5,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -290,13 +288,11 @@ func TestRegionWithoutClientVPNReadsEmpty(t *testing.T) {
 func failLaterPages(region string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, err := io.ReadAll(r.Body)
+			form, err := awstest.PeekForm(r)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			form, _ := url.ParseQuery(string(body))
 			if ec2query.SigningRegion(r) == region && form.Get("NextToken") != "" {
 				_ = ec2query.WriteError(w, "test-request", ec2query.InternalError())
 				return
@@ -449,13 +445,11 @@ func TestCancelStopsRead(t *testing.T) {
 // token it was sent, as a broken service paging in a loop would.
 func repeatToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
+		form, err := awstest.PeekForm(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		form, _ := url.ParseQuery(string(body))
 		sent := form.Get("NextToken")
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)

@@ -3,8 +3,10 @@
 package awstest
 
 import (
+	"bytes"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -53,4 +55,16 @@ func SpendBurst(t testing.TB, url string, n int) {
 		})
 	}
 	wg.Wait()
+}
+
+// PeekForm returns the form parameters of an EC2 Query request body and
+// puts the body back, so a test middleware can look at a request before the
+// emulator handles it.
+func PeekForm(r *http.Request) (url.Values, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return url.ParseQuery(string(body))
 }
