@@ -10,10 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // requireBoto3 skips the test where python3 or boto3 is missing.

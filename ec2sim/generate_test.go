@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpnfacade/vpnfacade/ec2sim"
-	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/vpnfacade/vpnfacade/ec2sim"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
 
 func TestGenerateIsDeterministic(t *testing.T) {

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"os"
 
-	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
 
 // maxFileBytes bounds the data file LoadFile reads.

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"time"
 
-	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"google.golang.org/protobuf/proto"
+
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
 
 // Mutate makes n random changes now, each adding, modifying or deleting one

@@ -31,10 +31,11 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/vpnfacade/vpnfacade/ec2query"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
-	"github.com/vpnfacade/vpnfacade/store"
-	"google.golang.org/protobuf/proto"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // maxTrackedPartitions bounds the per-partition maps fed by request input
@@ -112,7 +113,7 @@ type Stats struct {
 }
 
 // Mutation lists what one round of changes did, by endpoint key
-// ("account/region/id", as store.Key).
+// ("account/region/id", as snapshot.Key).
 type Mutation struct {
 	// Added are endpoints that did not exist before.
 	Added []string
@@ -128,7 +129,7 @@ type Server struct {
 	defaultRegion  string
 	defaultAccount string
 	now            func() time.Time
-	empty          *store.Snapshot // answers partitions without data
+	empty          *snapshot.Snapshot // answers partitions without data
 
 	mu           sync.Mutex
 	rng          *mathrand.Rand
@@ -152,7 +153,7 @@ type Server struct {
 type partition struct {
 	endpoints map[string]*clientvpnv1.ClientVpnEndpoint // by id; never modified in place
 	version   uint64
-	snap      *store.Snapshot // nil when endpoints changed since it was built
+	snap      *snapshot.Snapshot // nil when endpoints changed since it was built
 }
 
 // New returns a Server with opts. It fails when an option is out of range
@@ -198,7 +199,7 @@ func New(opts Options) (*Server, error) {
 	for _, r := range opts.UnsupportedRegions {
 		s.SetRegionUnsupported(r, true)
 	}
-	s.empty = store.NewSnapshot(0, s.now(), nil, nil)
+	s.empty = snapshot.New(0, s.now(), nil, nil)
 	if err := s.Replace(opts.Endpoints); err != nil {
 		return nil, err
 	}
@@ -270,18 +271,18 @@ func (s *Server) describe(w http.ResponseWriter, r *http.Request, form map[strin
 		_ = ec2query.WriteError(w, requestID, err)
 		return
 	}
-	q := store.Query{
+	q := snapshot.Query{
 		IDs:         req.ClientVpnEndpointIDs,
 		Limit:       req.PageSize(),
 		NextToken:   req.NextToken,
-		FilterNames: store.EC2FilterNames,
+		FilterNames: snapshot.EC2FilterNames,
 	}
 	for _, f := range req.Filters {
-		q.Filters = append(q.Filters, store.Filter{Name: f.Name, Values: f.Values})
+		q.Filters = append(q.Filters, snapshot.Filter{Name: f.Name, Values: f.Values})
 	}
 	if req.DryRun {
 		// EC2 checks the request and the caller's permissions, not the data.
-		if err := store.ValidateQuery(q); err != nil {
+		if err := snapshot.ValidateQuery(q); err != nil {
 			_ = ec2query.WriteError(w, requestID, err)
 			return
 		}
@@ -343,7 +344,7 @@ func (s *Server) bucketLocked(key PartitionKey) *tokenBucket {
 
 // snapshot returns the query snapshot of a partition, rebuilding it when the
 // data changed.
-func (s *Server) snapshot(key PartitionKey) *store.Snapshot {
+func (s *Server) snapshot(key PartitionKey) *snapshot.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.parts[key]
@@ -356,7 +357,7 @@ func (s *Server) snapshot(key PartitionKey) *store.Snapshot {
 			eps = append(eps, e)
 		}
 		now := s.now()
-		p.snap = store.NewSnapshot(p.version, now, []store.Partition{{
+		p.snap = snapshot.New(p.version, now, []snapshot.Partition{{
 			AccountID: key.AccountID, Region: key.Region, RefreshedAt: now, Endpoints: len(eps),
 		}}, eps)
 	}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
@@ -175,7 +176,7 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 		return false, fmt.Errorf("refresh: %w", context.Cause(ctx))
 	}
 
-	var prev *store.Snapshot
+	var prev *snapshot.Snapshot
 	view, err := r.store.Current(ctx)
 	switch {
 	case err == nil:
@@ -281,14 +282,14 @@ func checkPartition(accountID, region string, eps []*clientvpnv1.ClientVpnEndpoi
 // build assembles the publication from the partitions' reads: a partition
 // that failed keeps its endpoints of prev, marked stale. It fails when a
 // failed partition has no last good data.
-func build(results []readResult, prev *store.Snapshot) (store.Publication, error) {
+func build(results []readResult, prev *snapshot.Snapshot) (store.Publication, error) {
 	var (
 		pub     store.Publication
 		missing []error
 		kept    map[string][]*clientvpnv1.ClientVpnEndpoint // prev's endpoints by partition, built when needed
 	)
 	for _, res := range results {
-		p := store.Partition{AccountID: res.accountID, Region: res.region}
+		p := snapshot.Partition{AccountID: res.accountID, Region: res.region}
 		if res.err == nil {
 			p.RefreshedAt = res.at
 			p.Endpoints = len(res.endpoints)
@@ -323,21 +324,21 @@ func build(results []readResult, prev *store.Snapshot) (store.Publication, error
 
 // lastGood returns prev's record of a partition when it holds data that was
 // once read successfully.
-func lastGood(prev *store.Snapshot, accountID, region string) (store.Partition, bool) {
+func lastGood(prev *snapshot.Snapshot, accountID, region string) (snapshot.Partition, bool) {
 	if prev == nil {
-		return store.Partition{}, false
+		return snapshot.Partition{}, false
 	}
-	i := slices.IndexFunc(prev.Partitions, func(p store.Partition) bool {
+	i := slices.IndexFunc(prev.Partitions, func(p snapshot.Partition) bool {
 		return p.AccountID == accountID && p.Region == region
 	})
 	if i < 0 || prev.Partitions[i].RefreshedAt.IsZero() {
-		return store.Partition{}, false
+		return snapshot.Partition{}, false
 	}
 	return prev.Partitions[i], true
 }
 
 // byPartition groups a snapshot's endpoints by "account/region".
-func byPartition(s *store.Snapshot) map[string][]*clientvpnv1.ClientVpnEndpoint {
+func byPartition(s *snapshot.Snapshot) map[string][]*clientvpnv1.ClientVpnEndpoint {
 	m := map[string][]*clientvpnv1.ClientVpnEndpoint{}
 	for _, e := range s.Endpoints() {
 		k := e.GetAccountId() + "/" + e.GetRegion()
@@ -347,17 +348,17 @@ func byPartition(s *store.Snapshot) map[string][]*clientvpnv1.ClientVpnEndpoint 
 }
 
 // diff compares the endpoints about to be published with prev's, by
-// store.Key; each list is sorted.
-func diff(prev *store.Snapshot, next []*clientvpnv1.ClientVpnEndpoint) store.Diff {
+// snapshot.Key; each list is sorted.
+func diff(prev *snapshot.Snapshot, next []*clientvpnv1.ClientVpnEndpoint) snapshot.Diff {
 	old := map[string]*clientvpnv1.ClientVpnEndpoint{}
 	if prev != nil {
 		for _, e := range prev.Endpoints() {
-			old[store.Key(e)] = e
+			old[snapshot.Key(e)] = e
 		}
 	}
-	var d store.Diff
+	var d snapshot.Diff
 	for _, e := range next {
-		k := store.Key(e)
+		k := snapshot.Key(e)
 		o, ok := old[k]
 		switch {
 		case !ok:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
@@ -144,18 +145,18 @@ func current(t *testing.T, st store.Store) store.View {
 	return v
 }
 
-func keys(s *store.Snapshot) []string {
+func keys(s *snapshot.Snapshot) []string {
 	var out []string
 	for _, e := range s.Endpoints() {
-		out = append(out, store.Key(e))
+		out = append(out, snapshot.Key(e))
 	}
 	slices.Sort(out)
 	return out
 }
 
-func partition(t *testing.T, s *store.Snapshot, account, region string) store.Partition {
+func partition(t *testing.T, s *snapshot.Snapshot, account, region string) snapshot.Partition {
 	t.Helper()
-	i := slices.IndexFunc(s.Partitions, func(p store.Partition) bool { return p.AccountID == account && p.Region == region })
+	i := slices.IndexFunc(s.Partitions, func(p snapshot.Partition) bool { return p.AccountID == account && p.Region == region })
 	if i < 0 {
 		t.Fatalf("snapshot has no partition %s/%s: %+v", account, region, s.Partitions)
 	}
@@ -300,7 +301,7 @@ func TestDiffAgainstPreviousSnapshot(t *testing.T) {
 		t.Fatalf("RefreshNow: %v", err)
 	}
 	got := recorder.last.Diff
-	want := store.Diff{
+	want := snapshot.Diff{
 		Added:    []string{acctB + "/eu-west-1/cvpn-endpoint-b1"},
 		Modified: []string{acctA + "/eu-west-1/cvpn-endpoint-a1"},
 		Deleted:  []string{acctA + "/eu-west-1/cvpn-endpoint-a2"},
@@ -329,9 +330,9 @@ type recordingStore struct {
 	publishes int
 }
 
-func (s *recordingStore) Publish(ctx context.Context, pub store.Publication) (*store.Snapshot, error) {
+func (s *recordingStore) Publish(ctx context.Context, pub store.Publication) (*snapshot.Snapshot, error) {
 	s.last = pub
-	s.last.Diff = store.Diff{
+	s.last.Diff = snapshot.Diff{
 		Added:    slices.Clone(pub.Diff.Added),
 		Modified: slices.Clone(pub.Diff.Modified),
 		Deleted:  slices.Clone(pub.Diff.Deleted),

@@ -20,6 +20,7 @@ import (
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/internal/awstest"
 	"github.com/vpnfacade/vpnfacade/refresher"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
 	"github.com/vpnfacade/vpnfacade/upstream"
 )
@@ -51,17 +52,17 @@ type fixture struct {
 type diffRecorder struct {
 	store.Store
 	mu   sync.Mutex
-	last store.Diff
+	last snapshot.Diff
 }
 
-func (d *diffRecorder) Publish(ctx context.Context, pub store.Publication) (*store.Snapshot, error) {
+func (d *diffRecorder) Publish(ctx context.Context, pub store.Publication) (*snapshot.Snapshot, error) {
 	d.mu.Lock()
 	d.last = pub.Diff
 	d.mu.Unlock()
 	return d.Store.Publish(ctx, pub)
 }
 
-func (d *diffRecorder) lastDiff() store.Diff {
+func (d *diffRecorder) lastDiff() snapshot.Diff {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.last
@@ -143,7 +144,7 @@ func (f *fixture) describeCalls() int64 {
 }
 
 // partitionOf returns the endpoints of one partition in s, in id order.
-func partitionOf(s *store.Snapshot, account, region string) []*clientvpnv1.ClientVpnEndpoint {
+func partitionOf(s *snapshot.Snapshot, account, region string) []*clientvpnv1.ClientVpnEndpoint {
 	var out []*clientvpnv1.ClientVpnEndpoint
 	for _, e := range s.Endpoints() {
 		if e.GetAccountId() == account && e.GetRegion() == region {
@@ -157,7 +158,9 @@ func sameEndpoints(t *testing.T, what string, got, want []*clientvpnv1.ClientVpn
 	t.Helper()
 	sortByKey := func(eps []*clientvpnv1.ClientVpnEndpoint) []*clientvpnv1.ClientVpnEndpoint {
 		eps = slices.Clone(eps)
-		slices.SortFunc(eps, func(a, b *clientvpnv1.ClientVpnEndpoint) int { return strings.Compare(store.Key(a), store.Key(b)) })
+		slices.SortFunc(eps, func(a, b *clientvpnv1.ClientVpnEndpoint) int {
+			return strings.Compare(snapshot.Key(a), snapshot.Key(b))
+		})
 		return eps
 	}
 	got, want = sortByKey(got), sortByKey(want)
@@ -167,15 +170,15 @@ func sameEndpoints(t *testing.T, what string, got, want []*clientvpnv1.ClientVpn
 	}
 	for i := range got {
 		if !proto.Equal(got[i], want[i]) {
-			t.Errorf("%s: endpoint %s differs:\n got %v\nwant %v", what, store.Key(want[i]), got[i], want[i])
+			t.Errorf("%s: endpoint %s differs:\n got %v\nwant %v", what, snapshot.Key(want[i]), got[i], want[i])
 			return
 		}
 	}
 }
 
-func partitionState(t *testing.T, s *store.Snapshot, account, region string) store.Partition {
+func partitionState(t *testing.T, s *snapshot.Snapshot, account, region string) snapshot.Partition {
 	t.Helper()
-	i := slices.IndexFunc(s.Partitions, func(p store.Partition) bool { return p.AccountID == account && p.Region == region })
+	i := slices.IndexFunc(s.Partitions, func(p snapshot.Partition) bool { return p.AccountID == account && p.Region == region })
 	if i < 0 {
 		t.Fatalf("no partition %s/%s in %+v", account, region, s.Partitions)
 	}
@@ -241,7 +244,7 @@ func TestUpstreamCallsPerRefreshAreThePagesWhateverTheReaders(t *testing.T) {
 					t.Errorf("Current: %v", err)
 					return
 				}
-				page, err := v.List(store.Query{Limit: 50, Filters: []store.Filter{{Name: "transport-protocol", Values: []string{"udp"}}}})
+				page, err := v.List(snapshot.Query{Limit: 50, Filters: []snapshot.Filter{{Name: "transport-protocol", Values: []string{"udp"}}}})
 				if err != nil {
 					t.Errorf("List: %v", err)
 					return
@@ -413,7 +416,7 @@ func TestRegionDownKeepsOthersFresh(t *testing.T) {
 		for _, r := range regions {
 			e := changeOne(t, f.sim, a, r, "changed while "+down+" is down")
 			if r != down {
-				changed = append(changed, store.Key(e))
+				changed = append(changed, snapshot.Key(e))
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
@@ -53,17 +54,17 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 	case limit > MaxMaxResults:
 		limit = MaxMaxResults
 	}
-	q := store.Query{
+	q := snapshot.Query{
 		IDs:       req.GetClientVpnEndpointIds(),
-		Filters:   make([]store.Filter, len(req.GetFilters())),
+		Filters:   make([]snapshot.Filter, len(req.GetFilters())),
 		Limit:     limit,
 		NextToken: req.GetNextToken(),
 	}
 	for i, f := range req.GetFilters() {
-		q.Filters[i] = store.Filter{Name: f.GetName(), Values: f.GetValues()}
+		q.Filters[i] = snapshot.Filter{Name: f.GetName(), Values: f.GetValues()}
 	}
 	if req.GetDryRun() {
-		if err := store.ValidateQuery(q); err != nil {
+		if err := snapshot.ValidateQuery(q); err != nil {
 			return nil, s.reader.connectError(ctx, err)
 		}
 		return nil, s.reader.connectError(ctx, errDryRun())

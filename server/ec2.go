@@ -9,7 +9,7 @@ import (
 
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/ec2query"
-	"github.com/vpnfacade/vpnfacade/store"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // EC2Handler answers the EC2 Query API's DescribeClientVpnEndpoints from the
@@ -78,19 +78,19 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 	if err != nil {
 		return action, err
 	}
-	q := store.Query{
+	q := snapshot.Query{
 		IDs:       req.ClientVpnEndpointIDs,
 		Limit:     req.PageSize(),
 		NextToken: req.NextToken,
 	}
 	for _, f := range req.Filters {
-		q.Filters = append(q.Filters, store.Filter{Name: f.Name, Values: f.Values})
+		q.Filters = append(q.Filters, snapshot.Filter{Name: f.Name, Values: f.Values})
 	}
 	if region := h.region(r); region != "" {
-		q.Filters = append(q.Filters, store.Filter{Name: store.FilterRegion, Values: []string{region}})
+		q.Filters = append(q.Filters, snapshot.Filter{Name: snapshot.FilterRegion, Values: []string{region}})
 	}
 	if req.DryRun {
-		if err := store.ValidateQuery(q); err != nil {
+		if err := snapshot.ValidateQuery(q); err != nil {
 			return action, err
 		}
 		return action, vpnfacade.Errorf(vpnfacade.EDRYRUN, "DryRun", "Request would have succeeded, but DryRun flag is set.")

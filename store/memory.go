@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // Memory is a Store held in this process only: for --demo and single-process
@@ -14,7 +15,7 @@ import (
 type Memory struct {
 	mu      sync.Mutex // serialises Publish
 	epoch   uint64     // highest writer epoch seen
-	current atomic.Pointer[Snapshot]
+	current atomic.Pointer[snapshot.Snapshot]
 }
 
 // NewMemory returns an empty Memory store.
@@ -22,7 +23,7 @@ func NewMemory() *Memory { return &Memory{} }
 
 // Publish implements Store. A writer whose epoch is lower than one already
 // seen is refused with ECONFLICT.
-func (m *Memory) Publish(ctx context.Context, pub Publication) (*Snapshot, error) {
+func (m *Memory) Publish(ctx context.Context, pub Publication) (*snapshot.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -36,7 +37,7 @@ func (m *Memory) Publish(ctx context.Context, pub Publication) (*Snapshot, error
 	if prev := m.current.Load(); prev != nil {
 		version = prev.Version + 1
 	}
-	snap := NewSnapshot(version, pub.RefreshedAt, pub.Partitions, pub.Endpoints)
+	snap := snapshot.New(version, pub.RefreshedAt, pub.Partitions, pub.Endpoints)
 	m.current.Store(snap)
 	return snap, nil
 }

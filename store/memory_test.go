@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/internal/endpointtest"
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
@@ -15,7 +16,7 @@ func TestMemoryPublishAndRead(t *testing.T) {
 		t.Fatalf("Current before any publish = %v, want EUNAVAILABLE", err)
 	}
 	for want := uint64(1); want <= 3; want++ {
-		snap, err := m.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: testEndpoints(10*int(want), want), Epoch: 7})
+		snap, err := m.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Varied(10*int(want), want), Epoch: 7})
 		if err != nil {
 			t.Fatalf("Publish: %v", err)
 		}

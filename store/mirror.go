@@ -12,6 +12,7 @@ import (
 
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // The mirror is this process's decoded copy of the current snapshot. One
@@ -173,7 +174,7 @@ func (r *Redis) recordSync(err error) {
 }
 
 // load reads and decodes one version.
-func (r *Redis) load(ctx context.Context, version uint64) (*Snapshot, error) {
+func (r *Redis) load(ctx context.Context, version uint64) (*snapshot.Snapshot, error) {
 	key := r.keys.snapshot(version)
 	vals, err := r.client.HMGet(ctx, key, metaFieldNames...).Result()
 	if err != nil {
@@ -207,12 +208,12 @@ func (r *Redis) load(ctx context.Context, version uint64) (*Snapshot, error) {
 	if len(endpoints) != meta.count {
 		return nil, fmt.Errorf("store: read version %d: %d endpoints decoded, %d recorded", version, len(endpoints), meta.count)
 	}
-	return NewSnapshot(version, meta.refreshedAt, meta.partitions, endpoints), nil
+	return snapshot.New(version, meta.refreshedAt, meta.partitions, endpoints), nil
 }
 
 // advance makes s the mirror's snapshot unless the mirror already holds
 // the same or a newer version.
-func (r *Redis) advance(s *Snapshot) {
+func (r *Redis) advance(s *snapshot.Snapshot) {
 	for {
 		old := r.mirror.Load()
 		if old != nil && old.Version >= s.Version {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // Defaults of RedisOptions.
@@ -84,7 +85,7 @@ type Redis struct {
 	timeout time.Duration // bounds one command (RedisOptions.CommandTimeout)
 	log     *slog.Logger
 
-	mirror    atomic.Pointer[Snapshot]
+	mirror    atomic.Pointer[snapshot.Snapshot]
 	stale     atomic.Bool // the last poll or reload failed
 	state     syncState   // when and why the last sync failed
 	loads     singleflight.Group
@@ -184,6 +185,9 @@ func universalOptions(opts RedisOptions) (*redis.UniversalOptions, error) {
 		DialTimeout:  timeout,
 		ReadTimeout:  timeout,
 		WriteTimeout: timeout,
+		// Commands end at their context's deadline too: the writer lease
+		// must not wait past its validity on a stuck call.
+		ContextTimeoutEnabled: true,
 		// Tuning given as URL query parameters (pool_size=…).
 		ClientName:   first.ClientName,
 		Protocol:     first.Protocol,

@@ -6,7 +6,10 @@ import (
 	"time"
 
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/internal/endpointtest"
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
+	"github.com/vpnfacade/vpnfacade/internal/storetest"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
@@ -15,9 +18,9 @@ import (
 func benchStore(b *testing.B, n int) (*store.Redis, []*clientvpnv1.ClientVpnEndpoint) {
 	b.Helper()
 	srv := redistest.Start(b)
-	r := openRedis(b, store.RedisOptions{URL: srv.URL(), Namespace: "bench", Grace: time.Millisecond})
-	eps := richEndpoints(n, 42, "1")
-	if _, err := r.Publish(b.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: clones(eps), Epoch: 1}); err != nil {
+	r := storetest.Open(b, store.RedisOptions{URL: srv.URL(), Namespace: "bench", Grace: time.Millisecond})
+	eps := endpointtest.Rich(n, 42, "1")
+	if _, err := r.Publish(b.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Clones(eps), Epoch: 1}); err != nil {
 		b.Fatal(err)
 	}
 	return r, eps
@@ -27,7 +30,7 @@ func benchStore(b *testing.B, n int) (*store.Redis, []*clientvpnv1.ClientVpnEndp
 // as a request does: Current (from the mirror), then List.
 func BenchmarkList(b *testing.B) {
 	r, _ := benchStore(b, 10_000)
-	q := store.Query{Limit: 100, Filters: []store.Filter{
+	q := snapshot.Query{Limit: 100, Filters: []snapshot.Filter{
 		{Name: "tag:env", Values: []string{"prod"}},
 		{Name: "transport-protocol", Values: []string{"udp"}},
 	}}
@@ -77,8 +80,8 @@ func BenchmarkPublish10k(b *testing.B) {
 // announcement) pays to load a snapshot of 10,000 endpoints from Redis.
 func BenchmarkWarmStart10k(b *testing.B) {
 	srv := redistest.Start(b)
-	w := openRedis(b, store.RedisOptions{URL: srv.URL(), Namespace: "bench"})
-	if _, err := w.Publish(b.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(10_000, 42, "1"), Epoch: 1}); err != nil {
+	w := storetest.Open(b, store.RedisOptions{URL: srv.URL(), Namespace: "bench"})
+	if _, err := w.Publish(b.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(10_000, 42, "1"), Epoch: 1}); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // A snapshot is stored in Redis as one hash holding meta fields and the
@@ -53,7 +54,7 @@ func encodeChunks(endpoints []*clientvpnv1.ClientVpnEndpoint) ([][]byte, error) 
 		var err error
 		cur, err = marshal.MarshalAppend(cur, e)
 		if err != nil {
-			return nil, fmt.Errorf("store: encode endpoint %s: %w", Key(e), err)
+			return nil, fmt.Errorf("store: encode endpoint %s: %w", snapshot.Key(e), err)
 		}
 		if len(cur) >= chunkBytes {
 			chunks = append(chunks, cur)
@@ -86,7 +87,7 @@ func decodeChunk(out []*clientvpnv1.ClientVpnEndpoint, chunk []byte) ([]*clientv
 // snapshotMeta is the part of a stored snapshot besides its endpoints.
 type snapshotMeta struct {
 	refreshedAt time.Time
-	partitions  []Partition
+	partitions  []snapshot.Partition
 	count       int
 	chunks      int
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // pendingTTL bounds how long the keys of a version being written live
@@ -21,9 +22,11 @@ const pendingTTL = 15 * time.Minute
 // cleanupTimeout bounds the deletion of a refused or failed version.
 const cleanupTimeout = 5 * time.Second
 
-// Numbers are compared as decimal strings in the scripts below: Lua numbers
-// are doubles, exact only up to 2^53, while epochs are uint64.
-const luaLess = `
+// LuaDecimalLess defines the Lua function less(a, b), which compares two
+// non-negative decimal integers given as strings. Scripts that compare
+// versions or epochs prepend it: Lua numbers are doubles, exact only up to
+// 2^53, while versions and epochs are uint64. The writer lease uses it too.
+const LuaDecimalLess = `
 local function less(a, b)
   if #a ~= #b then return #a < #b end
   return a < b
@@ -37,7 +40,7 @@ end
 // mirror already holds is never issued again.
 //
 //	KEYS[1] counter, KEYS[2] current pointer; ARGV[1] seed
-var nextVersionScript = redis.NewScript(luaLess + `
+var nextVersionScript = redis.NewScript(LuaDecimalLess + `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local seed = ARGV[1]
   local cur = redis.call('GET', KEYS[2])
@@ -61,7 +64,7 @@ return redis.call('INCR', KEYS[1])
 //
 // Returns {status, detail}: {"ok", version}, {"epoch", stored epoch},
 // {"version", current version} or {"missing", ""}.
-var flipScript = redis.NewScript(luaLess + `
+var flipScript = redis.NewScript(LuaDecimalLess + `
 local version, epoch = ARGV[1], ARGV[2]
 local cur = redis.call('GET', KEYS[1])
 if cur == version then
@@ -102,7 +105,7 @@ return {'ok', version}
 // stored fencing epoch (see EpochKey), or whose version was overtaken by a
 // concurrent writer, is refused with ECONFLICT and leaves no keys behind.
 // On success this process's mirror holds the new snapshot at once.
-func (r *Redis) Publish(ctx context.Context, pub Publication) (*Snapshot, error) {
+func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: publish: %w", err)
 	}
@@ -115,7 +118,7 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*Snapshot, error)
 	for i := range partitions {
 		partitions[i].RefreshedAt = partitions[i].RefreshedAt.Round(0).UTC()
 	}
-	snap := NewSnapshot(0, pub.RefreshedAt.Round(0).UTC(), partitions, pub.Endpoints)
+	snap := snapshot.New(0, pub.RefreshedAt.Round(0).UTC(), partitions, pub.Endpoints)
 	chunks, err := encodeChunks(snap.Endpoints())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "the snapshot cannot be encoded"), err)

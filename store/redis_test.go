@@ -3,8 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,167 +11,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/internal/endpointtest"
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
+	"github.com/vpnfacade/vpnfacade/internal/storetest"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
 )
-
-// newRedis returns a Redis store on url, closed when the test ends, tuned
-// to notice failures fast.
-func newRedis(t testing.TB, url, namespace string) *store.Redis {
-	t.Helper()
-	return openRedis(t, store.RedisOptions{
-		URL:            url,
-		Namespace:      namespace,
-		Grace:          time.Minute,
-		PollInterval:   50 * time.Millisecond,
-		CommandTimeout: 300 * time.Millisecond,
-	})
-}
-
-// openRedis returns a Redis store with opts, logging to the test, closed
-// when the test ends.
-func openRedis(t testing.TB, opts store.RedisOptions) *store.Redis {
-	t.Helper()
-	opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, err := store.NewRedis(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("NewRedis(%s): %v", opts.URL, err)
-	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return r
-}
-
-// rawClient is a plain client for looking at the keys a store wrote.
-func rawClient(t testing.TB, url string) redis.UniversalClient {
-	t.Helper()
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("parse %s: %v", url, err)
-	}
-	c := redis.NewClient(opts)
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// richEndpoints builds n endpoints with every field of the contract set in
-// varied ways, as a real account would return them, across two regions and
-// two accounts. Each carries the tag batch=<batch>.
-func richEndpoints(n int, seed uint64, batch string) []*clientvpnv1.ClientVpnEndpoint {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	regions := []string{"eu-west-1", "us-east-1"}
-	accounts := []string{"111111111111", "222222222222"}
-	seen := make(map[string]bool, n)
-	out := make([]*clientvpnv1.ClientVpnEndpoint, 0, n)
-	for i := 0; len(out) < n; i++ {
-		id := fmt.Sprintf("cvpn-endpoint-%017x", r.Uint64()>>4)
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		region, account := regions[r.IntN(2)], accounts[r.IntN(2)]
-		created := time.Date(2020+r.IntN(6), time.Month(1+r.IntN(12)), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), 0, time.UTC)
-		vpc := fmt.Sprintf("vpc-%017x", r.Uint64()>>4)
-		e := &clientvpnv1.ClientVpnEndpoint{
-			ClientVpnEndpointId: proto.String(id),
-			Description:         proto.String(fmt.Sprintf("VPN for team %d — Zugang für Büro %d", r.IntN(50), i)),
-			Status: &clientvpnv1.ClientVpnEndpointStatus{
-				Code:    clientvpnv1.ClientVpnEndpointStatusCode(1 + r.IntN(5)),
-				Message: proto.String("status message " + strconv.Itoa(i)),
-			},
-			CreationTime:       proto.String(created.Format("2006-01-02 15:04:05")),
-			CreationTimeParsed: timestamppb.New(created),
-			DnsName:            proto.String("*." + id + ".prod.clientvpn." + region + ".amazonaws.com"),
-			ClientCidrBlock:    proto.String(fmt.Sprintf("10.%d.0.0/22", r.IntN(256))),
-			DnsServers:         []string{"10.0.0.2", fmt.Sprintf("10.%d.0.2", r.IntN(256))},
-			SplitTunnel:        proto.Bool(r.IntN(2) == 0),
-			VpnProtocol:        clientvpnv1.VpnProtocol_VPN_PROTOCOL_OPENVPN,
-			TransportProtocol:  clientvpnv1.TransportProtocol(1 + r.IntN(2)),
-			VpnPort:            proto.Int32([]int32{443, 1194}[r.IntN(2)]),
-			ServerCertificateArn: proto.String(fmt.Sprintf("arn:aws:acm:%s:%s:certificate/%08x-%04x-%04x-%04x-%012x",
-				region, account, r.Uint32(), r.IntN(1<<16), r.IntN(1<<16), r.IntN(1<<16), r.Uint64()>>16)),
-			AssociatedTargetNetworks: []*clientvpnv1.AssociatedTargetNetwork{
-				{NetworkId: proto.String(vpc), NetworkType: clientvpnv1.AssociatedNetworkType_ASSOCIATED_NETWORK_TYPE_VPC},
-			},
-			AuthenticationOptions: []*clientvpnv1.ClientVpnAuthentication{{
-				Type: clientvpnv1.ClientVpnAuthenticationType_CLIENT_VPN_AUTHENTICATION_TYPE_CERTIFICATE_AUTHENTICATION,
-				MutualAuthentication: &clientvpnv1.CertificateAuthentication{
-					ClientRootCertificateChain: proto.String(fmt.Sprintf("arn:aws:acm:%s:%s:certificate/root-%d", region, account, r.IntN(100))),
-				},
-			}},
-			ConnectionLogOptions: &clientvpnv1.ConnectionLogResponseOptions{
-				Enabled:            proto.Bool(true),
-				CloudwatchLogGroup: proto.String("/aws/clientvpn/" + id),
-			},
-			Tags: []*clientvpnv1.Tag{
-				{Key: proto.String("Name"), Value: proto.String("vpn-" + strconv.Itoa(i))},
-				{Key: proto.String("team"), Value: proto.String([]string{"net", "sec", "web", "data"}[r.IntN(4)])},
-				{Key: proto.String("env"), Value: proto.String([]string{"prod", "staging", "dev"}[r.IntN(3)])},
-				{Key: proto.String("batch"), Value: proto.String(batch)},
-			},
-			SecurityGroupIds:     []string{fmt.Sprintf("sg-%017x", r.Uint64()>>4)},
-			VpcId:                proto.String(vpc),
-			SelfServicePortalUrl: proto.String("https://self-service.clientvpn.amazonaws.com/endpoints/" + id),
-			ClientConnectOptions: &clientvpnv1.ClientConnectResponseOptions{
-				Enabled: proto.Bool(false),
-				Status:  &clientvpnv1.ClientVpnEndpointAttributeStatus{Code: clientvpnv1.ClientVpnEndpointAttributeStatusCode_CLIENT_VPN_ENDPOINT_ATTRIBUTE_STATUS_CODE_APPLIED},
-			},
-			SessionTimeoutHours: proto.Int32([]int32{8, 10, 12, 24}[r.IntN(4)]),
-			ClientLoginBannerOptions: &clientvpnv1.ClientLoginBannerResponseOptions{
-				Enabled: proto.Bool(i%3 == 0), BannerText: proto.String("Authorised use only. 利用規約に同意してください。"),
-			},
-			ClientRouteEnforcementOptions: &clientvpnv1.ClientRouteEnforcementResponseOptions{Enforced: proto.Bool(i%2 == 0)},
-			DisconnectOnSessionTimeout:    proto.Bool(i%4 == 0),
-			EndpointIpAddressType:         clientvpnv1.IpAddressType_IP_ADDRESS_TYPE_IPV4,
-			TrafficIpAddressType:          clientvpnv1.IpAddressType(1 + r.IntN(3)),
-			Region:                        region,
-			AccountId:                     account,
-		}
-		switch i % 9 {
-		case 0: // values AWS added after this build: kept verbatim
-			e.TransportProtocol, e.TransportProtocolUnrecognized = 0, proto.String("quic")
-			e.Status.Code, e.Status.CodeUnrecognized = 0, proto.String("suspended")
-		case 1:
-			e.AuthenticationOptions = append(e.AuthenticationOptions, &clientvpnv1.ClientVpnAuthentication{
-				Type: clientvpnv1.ClientVpnAuthenticationType_CLIENT_VPN_AUTHENTICATION_TYPE_FEDERATED_AUTHENTICATION,
-				FederatedAuthentication: &clientvpnv1.FederatedAuthentication{
-					SamlProviderArn: proto.String("arn:aws:iam::" + account + ":saml-provider/okta"),
-				},
-			})
-		case 2:
-			deleted := created.Add(90 * 24 * time.Hour)
-			e.DeletionTime, e.DeletionTimeParsed = proto.String(deleted.Format("2006-01-02T15:04:05")), timestamppb.New(deleted)
-			e.TransitGatewayConfiguration = &clientvpnv1.TransitGatewayConfiguration{
-				TransitGatewayId:  proto.String(fmt.Sprintf("tgw-%017x", r.Uint64()>>4)),
-				AvailabilityZones: []string{region + "a", region + "b"},
-			}
-		case 3:
-			e.DevicePostureOptions = &clientvpnv1.DevicePostureResponseOptions{
-				TrustProviders: []*clientvpnv1.ClientVpnTrustProvider{{TenantId: proto.String("tenant-" + strconv.Itoa(i))}},
-			}
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-// clones deep-copies endpoints: Publish takes ownership of what it is given.
-func clones(eps []*clientvpnv1.ClientVpnEndpoint) []*clientvpnv1.ClientVpnEndpoint {
-	out := make([]*clientvpnv1.ClientVpnEndpoint, len(eps))
-	for i, e := range eps {
-		out[i] = proto.CloneOf(e)
-	}
-	return out
-}
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -198,18 +45,18 @@ func currentVersion(ctx context.Context, s store.Store) uint64 {
 func TestRedisRoundTrip10k(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := newRedis(t, srv.URL(), "roundtrip")
+	a := storetest.Redis(t, srv.URL(), "roundtrip")
 	if _, err := a.Current(ctx); vpnfacade.ErrorCodeOf(err) != vpnfacade.EUNAVAILABLE {
 		t.Fatalf("Current before any publish = %v, want EUNAVAILABLE", err)
 	}
 
-	want := richEndpoints(10_000, 1, "1")
+	want := endpointtest.Rich(10_000, 1, "1")
 	refreshed := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))
-	partitions := []store.Partition{
+	partitions := []snapshot.Partition{
 		{AccountID: "111111111111", Region: "eu-west-1", RefreshedAt: refreshed, Endpoints: 2500},
 		{AccountID: "222222222222", Region: "us-east-1", RefreshedAt: refreshed.Add(-time.Hour), Stale: true, Error: "throttled", Endpoints: 2500},
 	}
-	snap, err := a.Publish(ctx, store.Publication{RefreshedAt: refreshed, Partitions: partitions, Endpoints: clones(want), Epoch: 1})
+	snap, err := a.Publish(ctx, store.Publication{RefreshedAt: refreshed, Partitions: partitions, Endpoints: endpointtest.Clones(want), Epoch: 1})
 	if err != nil {
 		t.Fatalf("Publish 10k: %v", err)
 	}
@@ -223,7 +70,7 @@ func TestRedisRoundTrip10k(t *testing.T) {
 
 	// A second process with the same namespace serves the same snapshot at
 	// once, from Redis alone.
-	b := newRedis(t, srv.URL(), "roundtrip")
+	b := storetest.Redis(t, srv.URL(), "roundtrip")
 	got, err := b.Current(ctx)
 	if err != nil {
 		t.Fatalf("warm start Current: %v", err)
@@ -245,26 +92,26 @@ func TestRedisRoundTrip10k(t *testing.T) {
 	}
 	byKey := make(map[string]*clientvpnv1.ClientVpnEndpoint, len(want))
 	for _, e := range want {
-		byKey[store.Key(e)] = e
+		byKey[snapshot.Key(e)] = e
 	}
 	for i, e := range got.Endpoints() {
-		w, ok := byKey[store.Key(e)]
+		w, ok := byKey[snapshot.Key(e)]
 		if !ok {
-			t.Fatalf("loaded endpoint %s was never published", store.Key(e))
+			t.Fatalf("loaded endpoint %s was never published", snapshot.Key(e))
 		}
 		if !proto.Equal(e, w) {
-			t.Fatalf("endpoint %s differs after the round trip:\nloaded    %v\npublished %v", store.Key(e), e, w)
+			t.Fatalf("endpoint %s differs after the round trip:\nloaded    %v\npublished %v", snapshot.Key(e), e, w)
 		}
 		if !proto.Equal(e, snap.Endpoints()[i]) {
 			t.Fatalf("position %d: the loaded snapshot's order differs from the publisher's", i)
 		}
-		delete(byKey, store.Key(e))
+		delete(byKey, snapshot.Key(e))
 	}
 	if len(byKey) != 0 {
 		t.Errorf("%d published endpoints were not loaded", len(byKey))
 	}
 	// The loaded snapshot answers queries like the published one.
-	q := store.Query{Limit: 100, Filters: []store.Filter{{Name: "tag:team", Values: []string{"net"}}, {Name: "transport-protocol", Values: []string{"udp"}}}}
+	q := snapshot.Query{Limit: 100, Filters: []snapshot.Filter{{Name: "tag:team", Values: []string{"net"}}, {Name: "transport-protocol", Values: []string{"udp"}}}}
 	p1, err1 := snap.List(q)
 	p2, err2 := got.List(q)
 	if err1 != nil || err2 != nil || len(p1.Endpoints) != 100 || p1.NextToken != p2.NextToken {
@@ -275,20 +122,20 @@ func TestRedisRoundTrip10k(t *testing.T) {
 func TestRedisKeysAndGrace(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := newRedis(t, srv.URL(), "team-a")
-	other := newRedis(t, srv.URL(), "team-b")
-	first, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(300, 2, "1"), Epoch: 1})
+	a := storetest.Redis(t, srv.URL(), "team-a")
+	other := storetest.Redis(t, srv.URL(), "team-b")
+	first, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(300, 2, "1"), Epoch: 1})
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	second, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(200, 3, "2"), Epoch: 1})
+	second, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(200, 3, "2"), Epoch: 1})
 	if err != nil {
 		t.Fatalf("second Publish: %v", err)
 	}
 	if second.Version <= first.Version {
 		t.Fatalf("versions did not increase: %d then %d", first.Version, second.Version)
 	}
-	raw := rawClient(t, srv.URL())
+	raw := storetest.RawClient(t, srv.URL())
 	keys, err := raw.Keys(ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -322,14 +169,14 @@ func TestRedisKeysAndGrace(t *testing.T) {
 func TestRedisAnnouncementReachesFollowers(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := newRedis(t, srv.URL(), "announce")
-	follower := openRedis(t, store.RedisOptions{URL: srv.URL(), Namespace: "announce", PollInterval: time.Hour})
+	a := storetest.Redis(t, srv.URL(), "announce")
+	follower := storetest.Open(t, store.RedisOptions{URL: srv.URL(), Namespace: "announce", PollInterval: time.Hour})
 	eventually(t, "the follower has subscribed", func() bool {
-		n, err := rawClient(t, srv.URL()).PubSubNumSub(ctx, "vpnfacade:{announce}:announce").Result()
+		n, err := storetest.RawClient(t, srv.URL()).PubSubNumSub(ctx, "vpnfacade:{announce}:announce").Result()
 		return err == nil && n["vpnfacade:{announce}:announce"] >= 2
 	})
 	for i := range 3 {
-		snap, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(100+i, uint64(20+i), "1"), Epoch: 1})
+		snap, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(100+i, uint64(20+i), "1"), Epoch: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -340,8 +187,8 @@ func TestRedisAnnouncementReachesFollowers(t *testing.T) {
 func TestRedisEmptySnapshot(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := newRedis(t, srv.URL(), "empty")
-	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(20, 30, "1"), Epoch: 1}); err != nil {
+	a := storetest.Redis(t, srv.URL(), "empty")
+	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(20, 30, "1"), Epoch: 1}); err != nil {
 		t.Fatal(err)
 	}
 	// Every endpoint was deleted upstream: an empty snapshot is a real answer.
@@ -349,12 +196,12 @@ func TestRedisEmptySnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Publish of no endpoints: %v", err)
 	}
-	b := newRedis(t, srv.URL(), "empty")
+	b := storetest.Redis(t, srv.URL(), "empty")
 	v, err := b.Current(ctx)
 	if err != nil || v.Version != empty.Version || v.Len() != 0 {
 		t.Fatalf("warm start on an empty snapshot: version %d len %d, %v; want version %d, no endpoints", v.Version, v.Len(), err, empty.Version)
 	}
-	if p, err := v.List(store.Query{Limit: 5}); err != nil || len(p.Endpoints) != 0 || p.NextToken != "" {
+	if p, err := v.List(snapshot.Query{Limit: 5}); err != nil || len(p.Endpoints) != 0 || p.NextToken != "" {
 		t.Errorf("List on an empty snapshot = %d endpoints, token %q, %v", len(p.Endpoints), p.NextToken, err)
 	}
 }
@@ -362,8 +209,8 @@ func TestRedisEmptySnapshot(t *testing.T) {
 func TestRedisStaleWriterRefused(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := newRedis(t, srv.URL(), "fencing")
-	raw := rawClient(t, srv.URL())
+	a := storetest.Redis(t, srv.URL(), "fencing")
+	raw := storetest.RawClient(t, srv.URL())
 	snapshotKeys := func() []string {
 		k, err := raw.Keys(ctx, "vpnfacade:{fencing}:snapshot:*").Result()
 		if err != nil {
@@ -371,14 +218,14 @@ func TestRedisStaleWriterRefused(t *testing.T) {
 		}
 		return k
 	}
-	good, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(100, 4, "1"), Epoch: 5})
+	good, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(100, 4, "1"), Epoch: 5})
 	if err != nil {
 		t.Fatalf("Publish at epoch 5: %v", err)
 	}
 	if e, _ := raw.Get(ctx, a.EpochKey()).Uint64(); e != 5 {
 		t.Errorf("stored epoch = %d after a publish at epoch 5", e)
 	}
-	_, err = a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(50, 5, "2"), Epoch: 4})
+	_, err = a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(50, 5, "2"), Epoch: 4})
 	if vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT || !strings.Contains(vpnfacade.ErrorMessageOf(err), "epoch 4 is older than epoch 5") {
 		t.Fatalf("Publish at an older epoch = %v, want ECONFLICT naming both epochs", err)
 	}
@@ -386,10 +233,10 @@ func TestRedisStaleWriterRefused(t *testing.T) {
 	if err := raw.Set(ctx, a.EpochKey(), 9, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(50, 6, "3"), Epoch: 5}); vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
+	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(50, 6, "3"), Epoch: 5}); vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
 		t.Fatalf("Publish by a fenced writer = %v, want ECONFLICT", err)
 	}
-	b := newRedis(t, srv.URL(), "fencing")
+	b := storetest.Redis(t, srv.URL(), "fencing")
 	for name, s := range map[string]store.Store{"publisher": a, "reader": b} {
 		if v, err := s.Current(ctx); err != nil || v.Version != good.Version || v.Len() != 100 {
 			t.Errorf("%s after refused publishes: version %d len %d (%v); want version %d unchanged", name, v.Version, v.Len(), err, good.Version)
@@ -398,7 +245,7 @@ func TestRedisStaleWriterRefused(t *testing.T) {
 	if k := snapshotKeys(); len(k) != 1 {
 		t.Errorf("refused publishes left keys behind: %v", k)
 	}
-	next, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(70, 7, "4"), Epoch: 9})
+	next, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(70, 7, "4"), Epoch: 9})
 	if err != nil || next.Version <= good.Version {
 		t.Fatalf("Publish by the new writer = %v, %v", next, err)
 	}
@@ -408,7 +255,7 @@ func TestRedisStaleWriterRefused(t *testing.T) {
 func TestRedisConcurrentWritersNeverRegress(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	writers := []*store.Redis{newRedis(t, srv.URL(), "race"), newRedis(t, srv.URL(), "race")}
+	writers := []*store.Redis{storetest.Redis(t, srv.URL(), "race"), storetest.Redis(t, srv.URL(), "race")}
 	var (
 		mu        sync.Mutex
 		published []uint64
@@ -417,7 +264,7 @@ func TestRedisConcurrentWritersNeverRegress(t *testing.T) {
 	for w, s := range writers {
 		wg.Go(func() {
 			for i := range 8 {
-				snap, err := s.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(40, uint64(100*w+i), "x"), Epoch: 1})
+				snap, err := s.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(40, uint64(100*w+i), "x"), Epoch: 1})
 				switch vpnfacade.ErrorCodeOf(err) {
 				case "":
 					mu.Lock()
@@ -435,7 +282,7 @@ func TestRedisConcurrentWritersNeverRegress(t *testing.T) {
 		t.Fatalf("only %d of 16 publishes succeeded", len(published))
 	}
 	last := slices.Max(published)
-	raw := rawClient(t, srv.URL())
+	raw := storetest.RawClient(t, srv.URL())
 	if cur, _ := raw.Get(ctx, "vpnfacade:{race}:current").Uint64(); cur != last {
 		t.Errorf("current pointer = %d, want the newest published version %d", cur, last)
 	}
@@ -454,10 +301,10 @@ func TestRedisConcurrentWritersNeverRegress(t *testing.T) {
 func TestRedisReadersNeverMixVersions(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	writer := newRedis(t, srv.URL(), "mix")
-	readers := []*store.Redis{writer, newRedis(t, srv.URL(), "mix")}
+	writer := storetest.Redis(t, srv.URL(), "mix")
+	readers := []*store.Redis{writer, storetest.Redis(t, srv.URL(), "mix")}
 	sizes := []int{50, 2500, 700, 1800, 10, 1200, 3000, 90, 1500, 400}
-	if _, err := writer.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(sizes[0], 0, "0"), Epoch: 1}); err != nil {
+	if _, err := writer.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(sizes[0], 0, "0"), Epoch: 1}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -479,7 +326,7 @@ func TestRedisReadersNeverMixVersions(t *testing.T) {
 					return
 				}
 				seen[g][view.Version] = true
-				q := store.Query{Limit: 97, Filters: []store.Filter{{Name: "tag-key", Values: []string{"batch"}}, {Name: "tag:env", Values: []string{"prod", "staging", "dev"}}}}
+				q := snapshot.Query{Limit: 97, Filters: []snapshot.Filter{{Name: "tag-key", Values: []string{"batch"}}, {Name: "tag:env", Values: []string{"prod", "staging", "dev"}}}}
 				batch, n := "", 0
 				for {
 					page, err := view.List(q)
@@ -516,7 +363,7 @@ func TestRedisReadersNeverMixVersions(t *testing.T) {
 	}
 	var last uint64
 	for i := 1; i < len(sizes); i++ {
-		snap, err := writer.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(sizes[i], uint64(i), strconv.Itoa(i)), Epoch: 1})
+		snap, err := writer.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(sizes[i], uint64(i), strconv.Itoa(i)), Epoch: 1})
 		if err != nil {
 			t.Fatalf("Publish %d: %v", i, err)
 		}
@@ -539,9 +386,9 @@ func TestRedisReadersNeverMixVersions(t *testing.T) {
 func TestRedisOutageServesMirror(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := newRedis(t, srv.URL(), "outage")
-	b := newRedis(t, srv.URL(), "outage")
-	first, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(500, 8, "1"), Epoch: 1})
+	a := storetest.Redis(t, srv.URL(), "outage")
+	b := storetest.Redis(t, srv.URL(), "outage")
+	first, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(500, 8, "1"), Epoch: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +409,7 @@ func TestRedisOutageServesMirror(t *testing.T) {
 		eventually(t, "the mirror reports the backend stale while Redis is paused", func() bool { return backendStale(s) })
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = a.Publish(pctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(10, 9, "x"), Epoch: 1})
+	_, err = a.Publish(pctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(10, 9, "x"), Epoch: 1})
 	cancel()
 	if vpnfacade.ErrorCodeOf(err) != vpnfacade.EUNAVAILABLE {
 		t.Errorf("Publish to a paused Redis = %v, want EUNAVAILABLE", err)
@@ -578,7 +425,7 @@ func TestRedisOutageServesMirror(t *testing.T) {
 	for _, s := range []store.Store{a, b} {
 		eventually(t, "the mirror reports the backend stale while Redis is down", func() bool { return backendStale(s) })
 	}
-	c := newRedis(t, srv.URL(), "outage")
+	c := storetest.Redis(t, srv.URL(), "outage")
 	_, err = c.Current(ctx)
 	if vpnfacade.ErrorCodeOf(err) != vpnfacade.EUNAVAILABLE {
 		t.Errorf("Current with no mirror and no Redis = %v, want EUNAVAILABLE", err)
@@ -597,7 +444,7 @@ func TestRedisOutageServesMirror(t *testing.T) {
 	if v, _ := b.Current(ctx); v.Version != first.Version {
 		t.Errorf("after restart the reader serves version %d, want the mirrored %d", v.Version, first.Version)
 	}
-	next, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(300, 10, "2"), Epoch: 1})
+	next, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(300, 10, "2"), Epoch: 1})
 	if err != nil {
 		t.Fatalf("Publish after restart: %v", err)
 	}
@@ -618,20 +465,20 @@ func TestRedisOutageServesMirror(t *testing.T) {
 func TestRedisPagingAcrossRefreshAndProcesses(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := newRedis(t, srv.URL(), "paging")
-	b := newRedis(t, srv.URL(), "paging")
-	old := richEndpoints(600, 11, "1")
+	a := storetest.Redis(t, srv.URL(), "paging")
+	b := storetest.Redis(t, srv.URL(), "paging")
+	old := endpointtest.Rich(600, 11, "1")
 	var next []*clientvpnv1.ClientVpnEndpoint
 	for i, e := range old {
 		if i%4 != 0 { // a quarter is deleted
 			next = append(next, proto.CloneOf(e))
 		}
 	}
-	next = append(next, richEndpoints(150, 12, "2")...) // and new ones appear
-	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: clones(old), Epoch: 1}); err != nil {
+	next = append(next, endpointtest.Rich(150, 12, "2")...) // and new ones appear
+	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Clones(old), Epoch: 1}); err != nil {
 		t.Fatal(err)
 	}
-	q := store.Query{Limit: 45}
+	q := snapshot.Query{Limit: 45}
 	count := map[string]int{}
 	for page := 0; ; page++ {
 		if page > 100 {
@@ -639,7 +486,7 @@ func TestRedisPagingAcrossRefreshAndProcesses(t *testing.T) {
 		}
 		s := store.Store(a)
 		if page == 3 {
-			snap, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: clones(next), Epoch: 1})
+			snap, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Clones(next), Epoch: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -657,7 +504,7 @@ func TestRedisPagingAcrossRefreshAndProcesses(t *testing.T) {
 			t.Fatalf("page %d: %v", page, err)
 		}
 		for _, e := range p.Endpoints {
-			count[store.Key(e)]++
+			count[snapshot.Key(e)]++
 		}
 		if p.NextToken == "" {
 			break
@@ -671,14 +518,14 @@ func TestRedisPagingAcrossRefreshAndProcesses(t *testing.T) {
 	}
 	oldKeys := map[string]bool{}
 	for _, e := range old {
-		oldKeys[store.Key(e)] = true
+		oldKeys[snapshot.Key(e)] = true
 	}
 	survivors := 0
 	for _, e := range next {
-		if oldKeys[store.Key(e)] {
+		if oldKeys[snapshot.Key(e)] {
 			survivors++
-			if count[store.Key(e)] != 1 {
-				t.Errorf("surviving endpoint %s was not listed", store.Key(e))
+			if count[snapshot.Key(e)] != 1 {
+				t.Errorf("surviving endpoint %s was not listed", snapshot.Key(e))
 			}
 		}
 	}
@@ -690,19 +537,19 @@ func TestRedisPagingAcrossRefreshAndProcesses(t *testing.T) {
 func TestRedisCluster(t *testing.T) {
 	cluster := redistest.StartCluster(t, 3)
 	ctx := t.Context()
-	a := newRedis(t, cluster.URL(), "clustered")
-	first, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(2000, 13, "1"), Epoch: 2})
+	a := storetest.Redis(t, cluster.URL(), "clustered")
+	first, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(2000, 13, "1"), Epoch: 2})
 	if err != nil {
 		t.Fatalf("Publish on Redis Cluster: %v", err)
 	}
-	b := newRedis(t, cluster.URL(), "clustered")
+	b := storetest.Redis(t, cluster.URL(), "clustered")
 	if v, err := b.Current(ctx); err != nil || v.Version != first.Version || v.Len() != 2000 {
 		t.Fatalf("warm start on Redis Cluster: version %d len %d, %v", v.Version, v.Len(), err)
 	}
-	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(10, 14, "2"), Epoch: 1}); vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
+	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(10, 14, "2"), Epoch: 1}); vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
 		t.Errorf("stale writer on Redis Cluster = %v, want ECONFLICT", err)
 	}
-	second, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(100, 15, "3"), Epoch: 2})
+	second, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(100, 15, "3"), Epoch: 2})
 	if err != nil {
 		t.Fatalf("second Publish on Redis Cluster: %v", err)
 	}

@@ -1,11 +1,10 @@
-// Package store owns snapshots of the cached Client VPN endpoints: it
-// publishes them whole (a reader sees a snapshot entirely or not at all),
-// hands the current one to readers, and answers queries over it (ids,
-// filters, keyset pagination with page tokens).
+// Package store keeps the current snapshot where every replica can read it:
+// Publish replaces it whole (a reader sees a snapshot entirely or not at
+// all), and Current hands it to readers, who query it (package snapshot).
 //
 // Two backends implement Store: Memory, for a single process, and Redis,
-// shared by many replicas and surviving restarts, each with an in-process
-// mirror so that reads do not wait on the network.
+// shared by many replicas and surviving restarts, with an in-process mirror
+// so that reads do not wait on the network.
 package store
 
 import (
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // Store is a place snapshots are published to and read from.
@@ -20,7 +20,7 @@ type Store interface {
 	// Publish makes the publication the current snapshot, with a version
 	// greater than any published before, and returns that snapshot. It fails
 	// with vpnfacade.ECONFLICT when the writer's epoch has been superseded.
-	Publish(ctx context.Context, pub Publication) (*Snapshot, error)
+	Publish(ctx context.Context, pub Publication) (*snapshot.Snapshot, error)
 	// Current returns the newest snapshot this process can read. Before the
 	// first publish it fails with vpnfacade.EUNAVAILABLE.
 	Current(ctx context.Context) (View, error)
@@ -34,12 +34,12 @@ type Publication struct {
 	// RefreshedAt is when the refresh that read the content completed.
 	RefreshedAt time.Time
 	// Partitions describes each (account, region) the content was read from.
-	Partitions []Partition
+	Partitions []snapshot.Partition
 	// Endpoints is every endpoint of every partition, in any order. The store
 	// takes ownership: the caller must not modify them afterwards.
 	Endpoints []*clientvpnv1.ClientVpnEndpoint
 	// Diff is the change against the previous snapshot.
-	Diff Diff
+	Diff snapshot.Diff
 	// Epoch is the writer's fencing epoch (see Lease). A store refuses a
 	// publication whose epoch is lower than the highest it has seen; 0 is
 	// accepted only until some writer has published with a lease.
@@ -48,7 +48,7 @@ type Publication struct {
 
 // View is a snapshot as one reader sees it.
 type View struct {
-	*Snapshot
+	*snapshot.Snapshot
 	// BackendStale is true when the shared backend could not be reached and
 	// the snapshot came from this process's mirror: a newer one may exist.
 	BackendStale bool
@@ -58,38 +58,4 @@ type View struct {
 // unreachable or a partition kept older data after a failed refresh.
 func (v View) Stale() bool {
 	return v.BackendStale || v.Snapshot.PartitionsStale()
-}
-
-// Partition is the state of one (account, region) in a snapshot.
-type Partition struct {
-	// AccountID is the AWS account, 12 digits.
-	AccountID string `json:"account_id"`
-	// Region is the AWS region, e.g. "eu-west-1".
-	Region string `json:"region"`
-	// RefreshedAt is when this partition's data was last read successfully;
-	// zero when it never was.
-	RefreshedAt time.Time `json:"refreshed_at"`
-	// Stale is true when the last refresh of this partition failed and its
-	// data is the last good copy (from RefreshedAt).
-	Stale bool `json:"stale,omitempty"`
-	// Error is the last refresh failure, for operators; empty when fresh.
-	Error string `json:"error,omitempty"`
-	// Endpoints is how many endpoints the partition holds.
-	Endpoints int `json:"endpoints"`
-}
-
-// Diff is the change between two consecutive snapshots, by endpoint key
-// (see Key).
-type Diff struct {
-	// Added are keys present only in the new snapshot.
-	Added []string `json:"added,omitempty"`
-	// Modified are keys present in both whose endpoint changed.
-	Modified []string `json:"modified,omitempty"`
-	// Deleted are keys present only in the old snapshot.
-	Deleted []string `json:"deleted,omitempty"`
-}
-
-// Empty reports whether the diff records no change.
-func (d Diff) Empty() bool {
-	return len(d.Added) == 0 && len(d.Modified) == 0 && len(d.Deleted) == 0
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 	"github.com/vpnfacade/vpnfacade/internal/proctest"
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
-	"github.com/vpnfacade/vpnfacade/store"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // facadeBin is the vpnfacade binary built once for every test here.
@@ -169,20 +169,24 @@ func TestEndToEnd(t *testing.T) {
 	waitServing(t, f.url)
 
 	want := slices.Clone(s.data)
-	slices.SortFunc(want, func(a, b *clientvpnv1.ClientVpnEndpoint) int { return strings.Compare(store.Key(a), store.Key(b)) })
+	slices.SortFunc(want, func(a, b *clientvpnv1.ClientVpnEndpoint) int {
+		return strings.Compare(snapshot.Key(a), snapshot.Key(b))
+	})
 	for name, c := range clients(f.url) {
 		t.Run(name, func(t *testing.T) {
 			got, err := listAll(t.Context(), c, &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 400})
 			if err != nil {
 				t.Fatal(err)
 			}
-			slices.SortFunc(got, func(a, b *clientvpnv1.ClientVpnEndpoint) int { return strings.Compare(store.Key(a), store.Key(b)) })
+			slices.SortFunc(got, func(a, b *clientvpnv1.ClientVpnEndpoint) int {
+				return strings.Compare(snapshot.Key(a), snapshot.Key(b))
+			})
 			if len(got) != len(want) {
 				t.Fatalf("listed %d endpoints, the emulator has %d", len(got), len(want))
 			}
 			for i := range want {
 				if !proto.Equal(got[i], want[i]) {
-					t.Fatalf("endpoint %s differs from the emulator's:\n got %v\nwant %v", store.Key(want[i]), got[i], want[i])
+					t.Fatalf("endpoint %s differs from the emulator's:\n got %v\nwant %v", snapshot.Key(want[i]), got[i], want[i])
 				}
 			}
 			// Filters, ids and Get answer what the data says.

@@ -24,7 +24,7 @@ import (
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
-	"github.com/vpnfacade/vpnfacade/store"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // Short settings so that several refreshes, terms and takeovers fit in a
@@ -407,15 +407,15 @@ func TestReplicasPausedRefresherCannotPublish(t *testing.T) {
 	want := map[string]*clientvpnv1.ClientVpnEndpoint{}
 	for _, region := range e2eRegions {
 		for _, e := range s.Endpoints(e2eAccount, region) {
-			want[store.Key(e)] = e
+			want[snapshot.Key(e)] = e
 		}
 	}
 	if len(got) != len(want) {
 		t.Errorf("the resumed replica lists %d endpoints, the changed sim has %d", len(got), len(want))
 	}
 	for _, e := range got {
-		if w, ok := want[store.Key(e)]; !ok || !proto.Equal(e, w) {
-			t.Errorf("the resumed replica serves %s as before the change, not as the successor read it", store.Key(e))
+		if w, ok := want[snapshot.Key(e)]; !ok || !proto.Equal(e, w) {
+			t.Errorf("the resumed replica serves %s as before the change, not as the successor read it", snapshot.Key(e))
 			break
 		}
 	}

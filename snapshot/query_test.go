@@ -1,8 +1,6 @@
-package store_test
+package snapshot_test
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,50 +11,20 @@ import (
 
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
-	"github.com/vpnfacade/vpnfacade/store"
+	"github.com/vpnfacade/vpnfacade/internal/endpointtest"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
-// testEndpoints builds n varied endpoints across two regions and accounts.
-func testEndpoints(n int, seed uint64) []*clientvpnv1.ClientVpnEndpoint {
-	r := rand.New(rand.NewPCG(seed, seed))
-	regions := []string{"eu-west-1", "us-east-1"}
-	accounts := []string{"111111111111", "222222222222"}
-	out := make([]*clientvpnv1.ClientVpnEndpoint, 0, n)
-	for i := range n {
-		e := &clientvpnv1.ClientVpnEndpoint{
-			ClientVpnEndpointId: proto.String(fmt.Sprintf("cvpn-endpoint-%017x", r.Uint64()>>4)),
-			VpcId:               proto.String(fmt.Sprintf("vpc-%02d", r.IntN(20))),
-			TransportProtocol:   clientvpnv1.TransportProtocol(1 + r.IntN(2)),
-			Status:              &clientvpnv1.ClientVpnEndpointStatus{Code: clientvpnv1.ClientVpnEndpointStatusCode(1 + r.IntN(5))},
-			Region:              regions[r.IntN(2)],
-			AccountId:           accounts[r.IntN(2)],
-			Tags: []*clientvpnv1.Tag{
-				{Key: proto.String("team"), Value: proto.String([]string{"net", "sec", "web", "Net"}[r.IntN(4)])},
-				{Key: proto.String("env"), Value: proto.String([]string{"prod", "staging", "dev"}[r.IntN(3)])},
-			},
-		}
-		if i%7 == 0 {
-			e.TransportProtocol = 0
-			e.TransportProtocolUnrecognized = proto.String("quic")
-		}
-		if i%11 == 0 {
-			e.Tags = append(e.Tags, &clientvpnv1.Tag{Key: proto.String("Name"), Value: proto.String("büro-" + fmt.Sprint(i))})
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-func newSnapshot(version uint64, eps []*clientvpnv1.ClientVpnEndpoint) *store.Snapshot {
+func newSnapshot(version uint64, eps []*clientvpnv1.ClientVpnEndpoint) *snapshot.Snapshot {
 	cloned := make([]*clientvpnv1.ClientVpnEndpoint, len(eps))
 	for i, e := range eps {
 		cloned[i] = proto.CloneOf(e)
 	}
-	return store.NewSnapshot(version, time.Unix(1700000000, 0), nil, cloned)
+	return snapshot.New(version, time.Unix(1700000000, 0), nil, cloned)
 }
 
 // listAll pages through q with the given page size.
-func listAll(t *testing.T, snap func(page int) *store.Snapshot, q store.Query) []*clientvpnv1.ClientVpnEndpoint {
+func listAll(t *testing.T, snap func(page int) *snapshot.Snapshot, q snapshot.Query) []*clientvpnv1.ClientVpnEndpoint {
 	t.Helper()
 	var all []*clientvpnv1.ClientVpnEndpoint
 	for page := 0; ; page++ {
@@ -82,7 +50,7 @@ func listAll(t *testing.T, snap func(page int) *store.Snapshot, q store.Query) [
 }
 
 // oracle is an independent, naive implementation of the filter semantics.
-func oracle(eps []*clientvpnv1.ClientVpnEndpoint, ids []string, filters []store.Filter) []string {
+func oracle(eps []*clientvpnv1.ClientVpnEndpoint, ids []string, filters []snapshot.Filter) []string {
 	var out []string
 	for _, e := range eps {
 		if len(ids) > 0 && !slices.Contains(ids, e.GetClientVpnEndpointId()) {
@@ -129,7 +97,7 @@ func oracle(eps []*clientvpnv1.ClientVpnEndpoint, ids []string, filters []store.
 			ok = ok && any
 		}
 		if ok {
-			out = append(out, store.Key(e))
+			out = append(out, snapshot.Key(e))
 		}
 	}
 	slices.Sort(out)
@@ -139,17 +107,17 @@ func oracle(eps []*clientvpnv1.ClientVpnEndpoint, ids []string, filters []store.
 func keys(eps []*clientvpnv1.ClientVpnEndpoint) []string {
 	out := make([]string, len(eps))
 	for i, e := range eps {
-		out[i] = store.Key(e)
+		out[i] = snapshot.Key(e)
 	}
 	slices.Sort(out)
 	return out
 }
 
 func TestListPagesEverythingOnceInOrder(t *testing.T) {
-	eps := testEndpoints(1000, 1)
+	eps := endpointtest.Varied(1000, 1)
 	snap := newSnapshot(1, eps)
 	for _, limit := range []int{1, 5, 7, 100, 999, 1000, 5000} {
-		got := listAll(t, func(int) *store.Snapshot { return snap }, store.Query{Limit: limit})
+		got := listAll(t, func(int) *snapshot.Snapshot { return snap }, snapshot.Query{Limit: limit})
 		if len(got) != len(eps) {
 			t.Fatalf("limit %d: listed %d endpoints, want %d", limit, len(got), len(eps))
 		}
@@ -165,32 +133,32 @@ func TestListPagesEverythingOnceInOrder(t *testing.T) {
 }
 
 func TestListFiltersMatchOracle(t *testing.T) {
-	eps := testEndpoints(600, 2)
+	eps := endpointtest.Varied(600, 2)
 	snap := newSnapshot(1, eps)
 	cases := []struct {
 		name    string
 		ids     []string
-		filters []store.Filter
+		filters []snapshot.Filter
 	}{
-		{name: "transport tcp", filters: []store.Filter{{Name: "transport-protocol", Values: []string{"tcp"}}}},
-		{name: "unrecognized transport kept", filters: []store.Filter{{Name: "transport-protocol", Values: []string{"quic"}}}},
-		{name: "case-sensitive values", filters: []store.Filter{{Name: "tag:team", Values: []string{"net"}}}},
-		{name: "OR across values", filters: []store.Filter{{Name: "tag:team", Values: []string{"net", "sec"}}}},
-		{name: "AND across names", filters: []store.Filter{{Name: "tag:team", Values: []string{"net"}}, {Name: "vpc-id", Values: []string{"vpc-03", "vpc-04"}}}},
-		{name: "wildcard star", filters: []store.Filter{{Name: "tag:Name", Values: []string{"büro-1*"}}}},
-		{name: "wildcard question", filters: []store.Filter{{Name: "vpc-id", Values: []string{"vpc-1?"}}}},
-		{name: "tag-key", filters: []store.Filter{{Name: "tag-key", Values: []string{"Name"}}}},
-		{name: "status", filters: []store.Filter{{Name: "status", Values: []string{"available", "deleted"}}}},
-		{name: "region and account", filters: []store.Filter{{Name: "region", Values: []string{"eu-west-1"}}, {Name: "account-id", Values: []string{"2222*"}}}},
-		{name: "endpoint-id wildcard", filters: []store.Filter{{Name: "endpoint-id", Values: []string{"cvpn-endpoint-00?a*"}}}},
-		{name: "no match", filters: []store.Filter{{Name: "tag:team", Values: []string{"nobody"}}}},
-		{name: "ids and filter", ids: []string{eps[0].GetClientVpnEndpointId(), eps[1].GetClientVpnEndpointId(), eps[2].GetClientVpnEndpointId()}, filters: []store.Filter{{Name: "tag:env", Values: []string{"*"}}}},
+		{name: "transport tcp", filters: []snapshot.Filter{{Name: "transport-protocol", Values: []string{"tcp"}}}},
+		{name: "unrecognized transport kept", filters: []snapshot.Filter{{Name: "transport-protocol", Values: []string{"quic"}}}},
+		{name: "case-sensitive values", filters: []snapshot.Filter{{Name: "tag:team", Values: []string{"net"}}}},
+		{name: "OR across values", filters: []snapshot.Filter{{Name: "tag:team", Values: []string{"net", "sec"}}}},
+		{name: "AND across names", filters: []snapshot.Filter{{Name: "tag:team", Values: []string{"net"}}, {Name: "vpc-id", Values: []string{"vpc-03", "vpc-04"}}}},
+		{name: "wildcard star", filters: []snapshot.Filter{{Name: "tag:Name", Values: []string{"büro-1*"}}}},
+		{name: "wildcard question", filters: []snapshot.Filter{{Name: "vpc-id", Values: []string{"vpc-1?"}}}},
+		{name: "tag-key", filters: []snapshot.Filter{{Name: "tag-key", Values: []string{"Name"}}}},
+		{name: "status", filters: []snapshot.Filter{{Name: "status", Values: []string{"available", "deleted"}}}},
+		{name: "region and account", filters: []snapshot.Filter{{Name: "region", Values: []string{"eu-west-1"}}, {Name: "account-id", Values: []string{"2222*"}}}},
+		{name: "endpoint-id wildcard", filters: []snapshot.Filter{{Name: "endpoint-id", Values: []string{"cvpn-endpoint-00?a*"}}}},
+		{name: "no match", filters: []snapshot.Filter{{Name: "tag:team", Values: []string{"nobody"}}}},
+		{name: "ids and filter", ids: []string{eps[0].GetClientVpnEndpointId(), eps[1].GetClientVpnEndpointId(), eps[2].GetClientVpnEndpointId()}, filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"*"}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			want := oracle(eps, tc.ids, tc.filters)
 			for _, limit := range []int{3, 1000} {
-				got := keys(listAll(t, func(int) *store.Snapshot { return snap }, store.Query{IDs: tc.ids, Filters: tc.filters, Limit: limit}))
+				got := keys(listAll(t, func(int) *snapshot.Snapshot { return snap }, snapshot.Query{IDs: tc.ids, Filters: tc.filters, Limit: limit}))
 				if !slices.Equal(got, want) {
 					t.Errorf("limit %d: got %d endpoints, oracle says %d", limit, len(got), len(want))
 				}
@@ -203,9 +171,9 @@ func TestListFiltersMatchOracle(t *testing.T) {
 }
 
 func TestListErrors(t *testing.T) {
-	eps := testEndpoints(50, 3)
+	eps := endpointtest.Varied(50, 3)
 	snap := newSnapshot(1, eps)
-	first, err := snap.List(store.Query{Limit: 5, Filters: []store.Filter{{Name: "tag:env", Values: []string{"prod", "dev"}}}})
+	first, err := snap.List(snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"prod", "dev"}}}})
 	if err != nil || first.NextToken == "" {
 		t.Fatalf("first page: %v, token %q", err, first.NextToken)
 	}
@@ -213,20 +181,20 @@ func TestListErrors(t *testing.T) {
 	tampered[len(tampered)/2] ^= 1
 	cases := []struct {
 		name  string
-		q     store.Query
+		q     snapshot.Query
 		code  vpnfacade.ErrorCode
 		field string
 		msg   string
 	}{
-		{"unknown filter", store.Query{Limit: 5, Filters: []store.Filter{{Name: "colour", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "The filter 'colour' is invalid; supported filters: endpoint-id"},
-		{"ec2 dialect rejects vpc-id", store.Query{Limit: 5, FilterNames: store.EC2FilterNames, Filters: []store.Filter{{Name: "vpc-id", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "supported filters: endpoint-id, transport-protocol, tag:<key>"},
-		{"filter without values", store.Query{Limit: 5, Filters: []store.Filter{{Name: "vpc-id"}}}, vpnfacade.EINVALID, "filters", "no values"},
-		{"empty tag key", store.Query{Limit: 5, Filters: []store.Filter{{Name: "tag:", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "tag:"},
-		{"zero limit", store.Query{}, vpnfacade.EINVALID, "max_results", "at least 1"},
-		{"garbage token", store.Query{Limit: 5, NextToken: "not a token!"}, vpnfacade.EINVALID, "next_token", "not a token this service issued"},
-		{"tampered token", store.Query{Limit: 5, NextToken: string(tampered), Filters: []store.Filter{{Name: "tag:env", Values: []string{"prod", "dev"}}}}, vpnfacade.EINVALID, "next_token", "invalid"},
-		{"token with other filters", store.Query{Limit: 5, NextToken: first.NextToken, Filters: []store.Filter{{Name: "tag:env", Values: []string{"prod"}}}}, vpnfacade.EINVALID, "next_token", "different ids or filters"},
-		{"missing ids", store.Query{Limit: 5, IDs: []string{eps[0].GetClientVpnEndpointId(), "cvpn-endpoint-00000000000000000", "cvpn-endpoint-nope"}}, vpnfacade.ENOTFOUND, "client_vpn_endpoint_ids", "cvpn-endpoint-00000000000000000, cvpn-endpoint-nope"},
+		{"unknown filter", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "colour", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "The filter 'colour' is invalid; supported filters: endpoint-id"},
+		{"ec2 dialect rejects vpc-id", snapshot.Query{Limit: 5, FilterNames: snapshot.EC2FilterNames, Filters: []snapshot.Filter{{Name: "vpc-id", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "supported filters: endpoint-id, transport-protocol, tag:<key>"},
+		{"filter without values", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "vpc-id"}}}, vpnfacade.EINVALID, "filters", "no values"},
+		{"empty tag key", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "tag:", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "tag:"},
+		{"zero limit", snapshot.Query{}, vpnfacade.EINVALID, "max_results", "at least 1"},
+		{"garbage token", snapshot.Query{Limit: 5, NextToken: "not a token!"}, vpnfacade.EINVALID, "next_token", "not a token this service issued"},
+		{"tampered token", snapshot.Query{Limit: 5, NextToken: string(tampered), Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"prod", "dev"}}}}, vpnfacade.EINVALID, "next_token", "invalid"},
+		{"token with other filters", snapshot.Query{Limit: 5, NextToken: first.NextToken, Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"prod"}}}}, vpnfacade.EINVALID, "next_token", "different ids or filters"},
+		{"missing ids", snapshot.Query{Limit: 5, IDs: []string{eps[0].GetClientVpnEndpointId(), "cvpn-endpoint-00000000000000000", "cvpn-endpoint-nope"}}, vpnfacade.ENOTFOUND, "client_vpn_endpoint_ids", "cvpn-endpoint-00000000000000000, cvpn-endpoint-nope"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,7 +205,7 @@ func TestListErrors(t *testing.T) {
 		})
 	}
 	// Filter order and value order do not matter to the binding.
-	q := store.Query{Limit: 5, NextToken: first.NextToken, Filters: []store.Filter{{Name: "tag:env", Values: []string{"dev", "prod"}}}}
+	q := snapshot.Query{Limit: 5, NextToken: first.NextToken, Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"dev", "prod"}}}}
 	if _, err := snap.List(q); err != nil {
 		t.Errorf("token refused for the same filters in another order: %v", err)
 	}
@@ -246,19 +214,19 @@ func TestListErrors(t *testing.T) {
 // TestTokenSurvivesRefresh pages through a snapshot that is replaced between
 // pages: every id present in both snapshots is returned exactly once.
 func TestTokenSurvivesRefresh(t *testing.T) {
-	old := testEndpoints(500, 4)
+	old := endpointtest.Varied(500, 4)
 	var next []*clientvpnv1.ClientVpnEndpoint
 	for i, e := range old {
 		if i%5 != 0 { // delete a fifth
 			next = append(next, e)
 		}
 	}
-	next = append(next, testEndpoints(100, 5)...) // add new ones
-	snaps := []*store.Snapshot{newSnapshot(1, old), newSnapshot(2, next)}
-	got := listAll(t, func(page int) *store.Snapshot { return snaps[min(page/3, 1)] }, store.Query{Limit: 40})
+	next = append(next, endpointtest.Varied(100, 5)...) // add new ones
+	snaps := []*snapshot.Snapshot{newSnapshot(1, old), newSnapshot(2, next)}
+	got := listAll(t, func(page int) *snapshot.Snapshot { return snaps[min(page/3, 1)] }, snapshot.Query{Limit: 40})
 	seen := map[string]int{}
 	for _, e := range got {
-		seen[store.Key(e)]++
+		seen[snapshot.Key(e)]++
 	}
 	for k, n := range seen {
 		if n != 1 {
@@ -267,15 +235,15 @@ func TestTokenSurvivesRefresh(t *testing.T) {
 	}
 	for _, e := range next {
 		for _, o := range old {
-			if store.Key(o) == store.Key(e) && seen[store.Key(e)] != 1 {
-				t.Errorf("surviving endpoint %s was not returned", store.Key(e))
+			if snapshot.Key(o) == snapshot.Key(e) && seen[snapshot.Key(e)] != 1 {
+				t.Errorf("surviving endpoint %s was not returned", snapshot.Key(e))
 			}
 		}
 	}
 }
 
 func TestGet(t *testing.T) {
-	eps := testEndpoints(20, 6)
+	eps := endpointtest.Varied(20, 6)
 	dup := proto.CloneOf(eps[3])
 	dup.Region = "ap-south-1"
 	eps = append(eps, dup)
@@ -297,13 +265,13 @@ func TestGet(t *testing.T) {
 }
 
 func FuzzListQuery(f *testing.F) {
-	snap := newSnapshot(1, testEndpoints(200, 7))
-	first, _ := snap.List(store.Query{Limit: 5})
+	snap := newSnapshot(1, endpointtest.Varied(200, 7))
+	first, _ := snap.List(snapshot.Query{Limit: 5})
 	f.Add("tag:team", "n*t", first.NextToken, 5)
 	f.Add("endpoint-id", `cvpn-\*?`, "AQ", 0)
 	f.Add("colour", "", "", -3)
 	f.Fuzz(func(t *testing.T, name, value, token string, limit int) {
-		q := store.Query{Limit: limit, NextToken: token, Filters: []store.Filter{{Name: name, Values: []string{value}}}}
+		q := snapshot.Query{Limit: limit, NextToken: token, Filters: []snapshot.Filter{{Name: name, Values: []string{value}}}}
 		p, err := snap.List(q)
 		if err != nil {
 			if c := vpnfacade.ErrorCodeOf(err); c != vpnfacade.EINVALID {

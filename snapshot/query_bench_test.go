@@ -1,25 +1,17 @@
-package store_test
+package snapshot_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/vpnfacade/vpnfacade/store"
+	"github.com/vpnfacade/vpnfacade/internal/endpointtest"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
-// memoryView returns the current view of an in-process store holding n
-// endpoints (no Redis needed).
-func memoryView(b *testing.B, n int) store.View {
+// memoryView returns a snapshot of n rich endpoints.
+func memoryView(b *testing.B, n int) *snapshot.Snapshot {
 	b.Helper()
-	m := store.NewMemory()
-	if _, err := m.Publish(b.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(n, 42, "1")}); err != nil {
-		b.Fatal(err)
-	}
-	view, err := m.Current(b.Context())
-	if err != nil {
-		b.Fatal(err)
-	}
-	return view
+	return snapshot.New(1, time.Now(), nil, endpointtest.Rich(n, 42, "1"))
 }
 
 // BenchmarkListPages reads every page of 100 of a two-filter listing of
@@ -27,7 +19,7 @@ func memoryView(b *testing.B, n int) store.View {
 // decoding and encoding included.
 func BenchmarkListPages(b *testing.B) {
 	view := memoryView(b, 10_000)
-	q := store.Query{Limit: 100, Filters: []store.Filter{
+	q := snapshot.Query{Limit: 100, Filters: []snapshot.Filter{
 		{Name: "tag:env", Values: []string{"prod"}},
 		{Name: "transport-protocol", Values: []string{"udp"}},
 	}}
@@ -48,7 +40,7 @@ func BenchmarkListPages(b *testing.B) {
 // filter, which no index answers: every endpoint is a candidate.
 func BenchmarkListWildcard(b *testing.B) {
 	view := memoryView(b, 10_000)
-	q := store.Query{Limit: 100, Filters: []store.Filter{{Name: "tag:Name", Values: []string{"vpn-9*"}}}}
+	q := snapshot.Query{Limit: 100, Filters: []snapshot.Filter{{Name: "tag:Name", Values: []string{"vpn-9*"}}}}
 	for b.Loop() {
 		if page, err := view.List(q); err != nil || len(page.Endpoints) == 0 {
 			b.Fatalf("List: %d endpoints, %v", len(page.Endpoints), err)
@@ -65,7 +57,7 @@ func BenchmarkListByIDs(b *testing.B) {
 			ids = append(ids, e.GetClientVpnEndpointId())
 		}
 	}
-	q := store.Query{Limit: 100, IDs: ids}
+	q := snapshot.Query{Limit: 100, IDs: ids}
 	for b.Loop() {
 		if page, err := view.List(q); err != nil || len(page.Endpoints) < len(ids) {
 			b.Fatalf("List: %d endpoints, %v", len(page.Endpoints), err)

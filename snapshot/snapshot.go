@@ -1,4 +1,7 @@
-package store
+// Package snapshot is one immutable, indexed copy of every cached endpoint
+// and its query engine: ids, EC2 filters with wildcards, keyset pagination
+// and the page tokens that carry it across snapshots.
+package snapshot
 
 import (
 	"slices"
@@ -53,9 +56,9 @@ func keyOf(e *clientvpnv1.ClientVpnEndpoint) sortKey {
 	return sortKey{id: e.GetClientVpnEndpointId(), region: e.GetRegion(), account: e.GetAccountId()}
 }
 
-// NewSnapshot sorts endpoints and indexes them. It takes ownership of the
+// New sorts endpoints and indexes them. It takes ownership of the
 // slice and the messages: the caller must not modify them afterwards.
-func NewSnapshot(version uint64, refreshedAt time.Time, partitions []Partition, endpoints []*clientvpnv1.ClientVpnEndpoint) *Snapshot {
+func New(version uint64, refreshedAt time.Time, partitions []Partition, endpoints []*clientvpnv1.ClientVpnEndpoint) *Snapshot {
 	slices.SortStableFunc(endpoints, func(a, b *clientvpnv1.ClientVpnEndpoint) int {
 		return keyOf(a).compare(keyOf(b))
 	})

@@ -1,9 +1,10 @@
-package store_test
+package lease_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -15,13 +16,26 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/internal/endpointtest"
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
+	"github.com/vpnfacade/vpnfacade/internal/storetest"
+	"github.com/vpnfacade/vpnfacade/lease"
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
+// newLease returns a lease on st's namespace.
+func newLease(t *testing.T, st *store.Redis, owner string, ttl time.Duration) *lease.Lease {
+	t.Helper()
+	l, err := lease.New(st, lease.Options{Owner: owner, TTL: ttl, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatalf("lease.New: %v", err)
+	}
+	return l
+}
+
 // runLease runs l.Run with lead in the background until the returned stop
 // is called (or the test ends); stop returns what Run returned.
-func runLease(t *testing.T, l *store.Lease, lead func(context.Context, uint64) error) (stop func() error) {
+func runLease(t *testing.T, l *lease.Lease, lead func(context.Context, uint64) error) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
@@ -66,7 +80,7 @@ type term struct {
 func termLead(st *store.Redis, owner string, n int, began, ended chan<- term) func(context.Context, uint64) error {
 	return func(ctx context.Context, epoch uint64) error {
 		tm := term{owner: owner, epoch: epoch, size: n}
-		snap, err := st.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(n, epoch, owner), Epoch: epoch})
+		snap, err := st.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(n, epoch, owner), Epoch: epoch})
 		if err != nil {
 			tm.err = err
 		} else {
@@ -96,11 +110,11 @@ func receive(t *testing.T, ch <-chan term, what string) term {
 // and that readers see the snapshot of the current leader.
 func assertFenced(t *testing.T, ctx context.Context, url, namespace string, old *store.Redis, deposed term, current term) {
 	t.Helper()
-	_, err := old.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(7, 99, "late"), Epoch: deposed.epoch})
+	_, err := old.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(7, 99, "late"), Epoch: deposed.epoch})
 	if vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
 		t.Fatalf("publish by the deposed leader at epoch %d (current epoch %d) = %v, want ECONFLICT", deposed.epoch, current.epoch, err)
 	}
-	reader := newRedis(t, url, namespace)
+	reader := storetest.Redis(t, url, namespace)
 	v, err := reader.Current(ctx)
 	if err != nil || v.Version != current.version || v.Len() != current.size {
 		t.Fatalf("a new reader sees version %d with %d endpoints (%v); want the new leader's version %d with %d", v.Version, v.Len(), err, current.version, current.size)
@@ -118,12 +132,12 @@ func TestLeaseOneLeaderAtATime(t *testing.T) {
 		epochs     []uint64 // in the order the terms began
 		publishErr []error
 	)
-	leases := make([]*store.Lease, 3)
+	leases := make([]*lease.Lease, 3)
 	leads := make([]func(context.Context, uint64) error, 3)
 	stops := make([]func() error, 3)
 	for i := range leases {
-		st := newRedis(t, srv.URL(), "one-leader")
-		leases[i] = st.Lease("replica-"+strconv.Itoa(i), ttl)
+		st := storetest.Redis(t, srv.URL(), "one-leader")
+		leases[i] = newLease(t, st, "replica-"+strconv.Itoa(i), ttl)
 		leads[i] = func(leadCtx context.Context, epoch uint64) error {
 			if active.Add(1) != 1 {
 				overlaps.Add(1)
@@ -133,7 +147,7 @@ func TestLeaseOneLeaderAtATime(t *testing.T) {
 			epochs = append(epochs, epoch)
 			mu.Unlock()
 			// The leader's publications are accepted: nobody fenced it.
-			if _, err := st.Publish(leadCtx, store.Publication{RefreshedAt: time.Now(), Endpoints: richEndpoints(3, epoch, "x"), Epoch: epoch}); err != nil && leadCtx.Err() == nil {
+			if _, err := st.Publish(leadCtx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(3, epoch, "x"), Epoch: epoch}); err != nil && leadCtx.Err() == nil {
 				mu.Lock()
 				publishErr = append(publishErr, fmt.Errorf("replica %d at epoch %d: %w", i, epoch, err))
 				mu.Unlock()
@@ -194,7 +208,7 @@ func TestLeaseOneLeaderAtATime(t *testing.T) {
 	for _, err := range publishErr {
 		t.Errorf("a leader's publish was refused: %v", err)
 	}
-	raw := rawClient(t, srv.URL())
+	raw := storetest.RawClient(t, srv.URL())
 	if stored, err := raw.Get(ctx, "vpnfacade:{one-leader}:epoch").Uint64(); err != nil || stored != epochs[len(epochs)-1] {
 		t.Errorf("stored epoch = %d (%v), want the last term's %d", stored, err, epochs[len(epochs)-1])
 	}
@@ -209,9 +223,9 @@ func TestLeaseReleasedOnCancelIsTakenOverAtOnce(t *testing.T) {
 	// A long TTL: taking over within it shows the lease was released, not
 	// left to expire.
 	const ttl = 3 * time.Second
-	a, b := newRedis(t, srv.URL(), "handover"), newRedis(t, srv.URL(), "handover")
+	a, b := storetest.Redis(t, srv.URL(), "handover"), storetest.Redis(t, srv.URL(), "handover")
 	began, ended := make(chan term, 10), make(chan term, 10)
-	leaseA, leaseB := a.Lease("a", ttl), b.Lease("b", ttl)
+	leaseA, leaseB := newLease(t, a, "a", ttl), newLease(t, b, "b", ttl)
 	stopA := runLease(t, leaseA, termLead(a, "a", 3, began, ended))
 	first := receive(t, began, "a to lead")
 	if first.err != nil || !leaseA.Leader() || leaseA.Epoch() != first.epoch {
@@ -240,7 +254,7 @@ func TestLeaseReleasedOnCancelIsTakenOverAtOnce(t *testing.T) {
 	if second.owner != "b" || second.err != nil || second.epoch <= first.epoch {
 		t.Fatalf("second term: owner %s, epoch %d (first %d), publish error %v", second.owner, second.epoch, first.epoch, second.err)
 	}
-	holder, err := rawClient(t, srv.URL()).Get(ctx, a.Key("lease")).Result()
+	holder, err := storetest.RawClient(t, srv.URL()).Get(ctx, a.Key("lease")).Result()
 	if err != nil || !strings.HasPrefix(holder, "b/") {
 		t.Errorf("lease key holds %q (%v), want b's token (owner b and a random suffix)", holder, err)
 	}
@@ -258,7 +272,7 @@ func TestLeaseLostLeaderStepsDownAndIsFenced(t *testing.T) {
 		interfere: func(t *testing.T, srv *redistest.Server, leaseKey string) {
 			// An intruder holds the key for a while: the leader's next
 			// renewal finds someone else's token.
-			if err := rawClient(t, srv.URL()).Set(t.Context(), leaseKey, "intruder", 2*ttl).Err(); err != nil {
+			if err := storetest.RawClient(t, srv.URL()).Set(t.Context(), leaseKey, "intruder", 2*ttl).Err(); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -266,7 +280,7 @@ func TestLeaseLostLeaderStepsDownAndIsFenced(t *testing.T) {
 	}, {
 		name: "epoch superseded",
 		interfere: func(t *testing.T, srv *redistest.Server, leaseKey string) {
-			raw := rawClient(t, srv.URL())
+			raw := storetest.RawClient(t, srv.URL())
 			epochKey := strings.TrimSuffix(leaseKey, "lease") + "epoch"
 			if err := raw.Incr(t.Context(), epochKey).Err(); err != nil {
 				t.Fatal(err)
@@ -286,9 +300,9 @@ func TestLeaseLostLeaderStepsDownAndIsFenced(t *testing.T) {
 			srv := redistest.Start(t)
 			ctx := t.Context()
 			ns := "lost-" + strings.ReplaceAll(tc.name, " ", "-")
-			a, b := newRedis(t, srv.URL(), ns), newRedis(t, srv.URL(), ns)
+			a, b := storetest.Redis(t, srv.URL(), ns), storetest.Redis(t, srv.URL(), ns)
 			began, ended := make(chan term, 10), make(chan term, 10)
-			stopA := runLease(t, a.Lease("a", ttl), termLead(a, "a", 3, began, ended))
+			stopA := runLease(t, newLease(t, a, "a", ttl), termLead(a, "a", 3, began, ended))
 			old := receive(t, began, "a to lead")
 			if old.err != nil {
 				t.Fatalf("a's publish at epoch %d: %v", old.epoch, old.err)
@@ -301,14 +315,14 @@ func TestLeaseLostLeaderStepsDownAndIsFenced(t *testing.T) {
 			if lasted := end.endedAt.Sub(interferedAt); lasted > ttl {
 				t.Errorf("a still believed it led %s after its lease stopped being renewed; the TTL is %s", lasted, ttl)
 			}
-			if !errors.Is(end.cause, store.ErrLeaseLost) || !strings.Contains(end.cause.Error(), tc.cause) {
+			if !errors.Is(end.cause, lease.ErrLeaseLost) || !strings.Contains(end.cause.Error(), tc.cause) {
 				t.Errorf("a's term ended with cause %v, want ErrLeaseLost (%s)", end.cause, tc.cause)
 			}
 			// a is gone for good (it paused or died); b takes over.
 			if err := stopA(); err != nil {
 				t.Fatalf("a's Run = %v", err)
 			}
-			runLease(t, b.Lease("b", ttl), termLead(b, "b", 5, began, ended))
+			runLease(t, newLease(t, b, "b", ttl), termLead(b, "b", 5, began, ended))
 			current := receive(t, began, "b to take over")
 			if current.owner != "b" || current.err != nil || current.epoch <= old.epoch {
 				t.Fatalf("new term: owner %s, epoch %d (old %d), publish error %v", current.owner, current.epoch, old.epoch, current.err)
@@ -322,14 +336,14 @@ func TestLeaseOnRedisCluster(t *testing.T) {
 	cluster := redistest.StartCluster(t, 3)
 	ctx := t.Context()
 	const ttl = 900 * time.Millisecond
-	a, b := newRedis(t, cluster.URL(), "lease-cluster"), newRedis(t, cluster.URL(), "lease-cluster")
+	a, b := storetest.Redis(t, cluster.URL(), "lease-cluster"), storetest.Redis(t, cluster.URL(), "lease-cluster")
 	began, ended := make(chan term, 10), make(chan term, 10)
-	stopA := runLease(t, a.Lease("a", ttl), termLead(a, "a", 3, began, ended))
+	stopA := runLease(t, newLease(t, a, "a", ttl), termLead(a, "a", 3, began, ended))
 	first := receive(t, began, "a to lead on Redis Cluster")
 	if first.err != nil {
 		t.Fatalf("a's publish on Redis Cluster: %v", first.err)
 	}
-	runLease(t, b.Lease("b", ttl), termLead(b, "b", 5, began, ended))
+	runLease(t, newLease(t, b, "b", ttl), termLead(b, "b", 5, began, ended))
 	time.Sleep(ttl) // b campaigns against a's renewals
 	if err := stopA(); err != nil {
 		t.Fatalf("a's Run = %v", err)
@@ -346,9 +360,9 @@ func TestLeaseEpochNeverGoesBackwards(t *testing.T) {
 	t.Run("redis restarted empty", func(t *testing.T) {
 		srv := redistest.Start(t)
 		ctx := t.Context()
-		a := newRedis(t, srv.URL(), "restart")
+		a := storetest.Redis(t, srv.URL(), "restart")
 		began, ended := make(chan term, 10), make(chan term, 10)
-		runLease(t, a.Lease("a", ttl), termLead(a, "a", 3, began, ended))
+		runLease(t, newLease(t, a, "a", ttl), termLead(a, "a", 3, began, ended))
 		before := receive(t, began, "a to lead")
 		srv.Restart() // every key is gone, the epoch too
 		receive(t, ended, "a to notice that it lost the lease")
@@ -361,14 +375,14 @@ func TestLeaseEpochNeverGoesBackwards(t *testing.T) {
 	t.Run("stored epoch", func(t *testing.T) {
 		srv := redistest.Start(t)
 		ctx := t.Context()
-		raw := rawClient(t, srv.URL())
+		raw := storetest.RawClient(t, srv.URL())
 		for _, stored := range []uint64{5, uint64(time.Now().Add(24 * time.Hour).UnixMilli()), 1 << 62} {
-			a := newRedis(t, srv.URL(), "stored")
+			a := storetest.Redis(t, srv.URL(), "stored")
 			if err := raw.Set(ctx, a.EpochKey(), stored, 0).Err(); err != nil {
 				t.Fatal(err)
 			}
 			began, ended := make(chan term, 10), make(chan term, 10)
-			stop := runLease(t, a.Lease("a", ttl), termLead(a, "a", 3, began, ended))
+			stop := runLease(t, newLease(t, a, "a", ttl), termLead(a, "a", 3, began, ended))
 			got := receive(t, began, "a to lead")
 			if err := stop(); err != nil {
 				t.Fatal(err)
@@ -386,17 +400,20 @@ func TestLeaseEpochNeverGoesBackwards(t *testing.T) {
 func TestLeaseRun(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	st := newRedis(t, srv.URL(), "run")
+	st := storetest.Redis(t, srv.URL(), "run")
 	hold := func(ctx context.Context, _ uint64) error { <-ctx.Done(); return nil }
 
-	if err := st.Lease("a", 5*time.Millisecond).Run(ctx, hold); err == nil {
-		t.Error("Run with a 5ms TTL succeeded, want an error")
+	if _, err := lease.New(st, lease.Options{Owner: "a", TTL: 5 * time.Millisecond}); err == nil {
+		t.Error("New with a 5ms TTL succeeded, want an error")
 	}
-	if err := st.Lease("a", time.Second).Run(ctx, nil); err == nil {
+	if _, err := lease.New(st, lease.Options{TTL: time.Second}); err == nil {
+		t.Error("New without an owner succeeded, want an error")
+	}
+	if err := newLease(t, st, "a", time.Second).Run(ctx, nil); err == nil {
 		t.Error("Run without a lead function succeeded, want an error")
 	}
 
-	l := st.Lease("a", time.Second)
+	l := newLease(t, st, "a", time.Second)
 	leading := make(chan struct{})
 	runLease(t, l, func(ctx context.Context, _ uint64) error { close(leading); <-ctx.Done(); return nil })
 	<-leading
@@ -406,14 +423,14 @@ func TestLeaseRun(t *testing.T) {
 
 	// A lead function failing on its own ends Run with its error, and the
 	// lease is released for another replica.
-	failing := newRedis(t, srv.URL(), "run-failing")
+	failing := storetest.Redis(t, srv.URL(), "run-failing")
 	boom := errors.New("boom")
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := failing.Lease("b", time.Minute).Run(cctx, func(context.Context, uint64) error { return boom }); !errors.Is(err, boom) {
+	if err := newLease(t, failing, "b", time.Minute).Run(cctx, func(context.Context, uint64) error { return boom }); !errors.Is(err, boom) {
 		t.Errorf("Run with a failing lead function = %v, want its error", err)
 	}
-	if v, err := rawClient(t, srv.URL()).Get(ctx, failing.Key("lease")).Result(); !errors.Is(err, redis.Nil) {
+	if v, err := storetest.RawClient(t, srv.URL()).Get(ctx, failing.Key("lease")).Result(); !errors.Is(err, redis.Nil) {
 		t.Errorf("lease key after the lead function failed = %q (%v), want it released", v, err)
 	}
 }

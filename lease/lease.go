@@ -1,6 +1,7 @@
-package store
+package lease
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vpnfacade/vpnfacade/store"
 )
 
 // The writer lease elects one writer (the refresher) among the replicas
@@ -52,11 +55,11 @@ const leaseReleaseTimeout = time.Second
 // cancelled because the lease was lost: another holder took it, a newer
 // epoch superseded this holder's, or it could not be renewed before it
 // expired.
-var ErrLeaseLost = errors.New("store: the writer lease was lost")
+var ErrLeaseLost = errors.New("lease: the writer lease was lost")
 
 // errLeadReturned is the cause of a leadership context cancelled because
 // the lead function returned.
-var errLeadReturned = errors.New("store: the lead function returned")
+var errLeadReturned = errors.New("lease: the lead function returned")
 
 // leaseAcquireScript takes the lease when it is free (or already ours: a
 // retry after a lost reply) and raises the fencing epoch in the same step.
@@ -64,7 +67,7 @@ var errLeadReturned = errors.New("store: the lead function returned")
 //	KEYS[1] lease, KEYS[2] epoch; ARGV[1] token, ARGV[2] TTL in ms
 //
 // Returns {"ok", new epoch} or {"held", the holder's token}.
-var leaseAcquireScript = redis.NewScript(luaLess + `
+var leaseAcquireScript = redis.NewScript(store.LuaDecimalLess + `
 if redis.replicate_commands then redis.replicate_commands() end
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then
@@ -88,7 +91,7 @@ return {'ok', redis.call('GET', KEYS[2])}
 //
 // Returns 1 when renewed, 0 when another token (or none) holds the lease,
 // -1 when the stored epoch is above the holder's.
-var leaseRenewScript = redis.NewScript(luaLess + `
+var leaseRenewScript = redis.NewScript(store.LuaDecimalLess + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
@@ -117,7 +120,7 @@ return 0
 // Publish refuses the old epoch, so a deposed leader that has not noticed
 // yet (paused, partitioned) cannot overwrite newer data.
 //
-// Create one with (*Redis).Lease and call Run.
+// Create one with New and call Run.
 type Lease struct {
 	client   redis.UniversalClient
 	key      string
@@ -131,20 +134,46 @@ type Lease struct {
 	epoch   atomic.Uint64 // the epoch of the current or last term
 }
 
-// Lease returns a writer lease on this store's namespace. owner names the
-// holder in the lease's value and in logs (e.g. "host/pid"); a random
-// suffix makes each Lease's token unique even for equal owners. ttl is how
-// long the lease lives without renewal: a holder that dies is replaced
-// within about ttl, and it is rounded down to whole milliseconds.
-func (r *Redis) Lease(owner string, ttl time.Duration) *Lease {
-	return &Lease{
-		client:   r.client,
-		key:      r.Key("lease"),
-		epochKey: r.keys.epoch,
-		token:    owner + "/" + rand.Text(),
-		ttl:      ttl.Truncate(time.Millisecond),
-		log:      r.log.With("lease_owner", owner),
+// DefaultTTL is the lease's time to live when Options.TTL is zero.
+const DefaultTTL = 15 * time.Second
+
+// Options configures New.
+type Options struct {
+	// Owner names the holder in the lease's value and in logs (e.g.
+	// "host/pid"); a random suffix makes each Lease's token unique even for
+	// equal owners. Required.
+	Owner string
+	// TTL is how long the lease lives without renewal: a holder that dies
+	// is replaced within about TTL. It is rounded down to whole
+	// milliseconds and must be at least 10ms. Default DefaultTTL.
+	TTL time.Duration
+	// Logger receives campaign and term events; nil discards them.
+	Logger *slog.Logger
+}
+
+// New returns a writer lease on the namespace of st: its key is
+// st.Key("lease") and its fencing epoch is st.EpochKey(), the epoch
+// st.Publish checks.
+func New(st *store.Redis, opts Options) (*Lease, error) {
+	if opts.Owner == "" {
+		return nil, errors.New("lease: Options.Owner is empty")
 	}
+	ttl := cmp.Or(opts.TTL, DefaultTTL).Truncate(time.Millisecond)
+	if ttl < minLeaseTTL {
+		return nil, fmt.Errorf("lease: ttl %s is below the minimum %s", ttl, minLeaseTTL)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Lease{
+		client:   st.Client(),
+		key:      st.Key("lease"),
+		epochKey: st.EpochKey(),
+		token:    opts.Owner + "/" + rand.Text(),
+		ttl:      ttl,
+		log:      log.With("lease_owner", opts.Owner),
+	}, nil
 }
 
 // Leader reports whether this Lease leads now: a term has begun and its
@@ -175,18 +204,15 @@ func (l *Lease) Epoch() uint64 { return l.epoch.Load() }
 // the lease and returns that error. An error lead returns after its
 // context was cancelled is ignored.
 //
-// Run fails at once when ttl is below 10ms, lead is nil, or Run is already
-// running on this Lease. Redis failures never end Run: they are logged and
+// Run fails at once when lead is nil or Run is already running on this
+// Lease. Redis failures never end Run: they are logged and
 // retried.
 func (l *Lease) Run(ctx context.Context, lead func(leadCtx context.Context, epoch uint64) error) error {
 	if lead == nil {
-		return fmt.Errorf("store: lease %s: lead function is nil", l.key)
-	}
-	if l.ttl < minLeaseTTL {
-		return fmt.Errorf("store: lease %s: ttl %s is below the minimum %s", l.key, l.ttl, minLeaseTTL)
+		return fmt.Errorf("lease: %s: lead function is nil", l.key)
 	}
 	if !l.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("store: lease %s: Run is already running on this lease", l.key)
+		return fmt.Errorf("lease: %s: Run is already running on this lease", l.key)
 	}
 	defer l.running.Store(false)
 
@@ -325,7 +351,7 @@ term:
 	}
 	log.InfoContext(ctx, "the writer term ended", "cause", context.Cause(leadCtx))
 	if leadReturned && leadErr != nil {
-		return fmt.Errorf("store: lease %s: leading at epoch %d: %w", l.key, epoch, leadErr)
+		return fmt.Errorf("lease: %s: leading at epoch %d: %w", l.key, epoch, leadErr)
 	}
 	return nil
 }
@@ -338,37 +364,33 @@ func (l *Lease) acquire(ctx context.Context) (epoch uint64, start time.Time, hol
 	start = time.Now()
 	ctx, cancel := context.WithDeadline(ctx, l.validUntil(start))
 	defer cancel()
-	res, err := await(ctx, func(ctx context.Context) ([]string, error) {
-		return leaseAcquireScript.Run(ctx, l.client, []string{l.key, l.epochKey}, l.token, l.ttl.Milliseconds()).StringSlice()
-	})
+	res, err := leaseAcquireScript.Run(ctx, l.client, []string{l.key, l.epochKey}, l.token, l.ttl.Milliseconds()).StringSlice()
 	if err != nil {
-		return 0, start, "", fmt.Errorf("store: lease %s: acquire: %w", l.key, err)
+		return 0, start, "", fmt.Errorf("lease: %s: acquire: %w", l.key, err)
 	}
 	if len(res) != 2 {
-		return 0, start, "", fmt.Errorf("store: lease %s: acquire script returned %q", l.key, res)
+		return 0, start, "", fmt.Errorf("lease: %s: acquire script returned %q", l.key, res)
 	}
 	switch res[0] {
 	case "ok":
 		epoch, err := strconv.ParseUint(res[1], 10, 64)
 		if err != nil || epoch == 0 {
-			return 0, start, "", fmt.Errorf("store: lease %s: acquire script returned epoch %q: %w", l.key, res[1], err)
+			return 0, start, "", fmt.Errorf("lease: %s: acquire script returned epoch %q: %w", l.key, res[1], err)
 		}
 		return epoch, start, "", nil
 	case "held":
 		return 0, start, res[1], nil
 	default:
-		return 0, start, "", fmt.Errorf("store: lease %s: acquire script returned %q", l.key, res)
+		return 0, start, "", fmt.Errorf("lease: %s: acquire script returned %q", l.key, res)
 	}
 }
 
 // renew extends the lease of the term at epoch (see leaseRenewScript).
 func (l *Lease) renew(ctx context.Context, epoch uint64) (int64, error) {
-	res, err := await(ctx, func(ctx context.Context) (int64, error) {
-		return leaseRenewScript.Run(ctx, l.client, []string{l.key, l.epochKey},
-			l.token, l.ttl.Milliseconds(), strconv.FormatUint(epoch, 10)).Int64()
-	})
+	res, err := leaseRenewScript.Run(ctx, l.client, []string{l.key, l.epochKey},
+		l.token, l.ttl.Milliseconds(), strconv.FormatUint(epoch, 10)).Int64()
 	if err != nil {
-		return 0, fmt.Errorf("store: lease %s: renew at epoch %d: %w", l.key, epoch, err)
+		return 0, fmt.Errorf("lease: %s: renew at epoch %d: %w", l.key, epoch, err)
 	}
 	return res, nil
 }
@@ -379,9 +401,7 @@ func (l *Lease) renew(ctx context.Context, epoch uint64) (int64, error) {
 func (l *Lease) release(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(l.ttl, leaseReleaseTimeout))
 	defer cancel()
-	_, err := await(ctx, func(ctx context.Context) (int64, error) {
-		return leaseReleaseScript.Run(ctx, l.client, []string{l.key}, l.token).Int64()
-	})
+	_, err := leaseReleaseScript.Run(ctx, l.client, []string{l.key}, l.token).Int64()
 	if err != nil {
 		l.log.WarnContext(ctx, "cannot release the writer lease; it expires on its own", "ttl", l.ttl, "error", err)
 		return false
@@ -400,27 +420,4 @@ func (l *Lease) validUntil(start time.Time) time.Time {
 // retryDelay is the jittered wait between campaign attempts: ttl/6 to ttl/3.
 func (l *Lease) retryDelay() time.Duration {
 	return l.ttl/6 + mrand.N(l.ttl/6+1)
-}
-
-// await runs f and returns its result, or the cause of ctx as soon as ctx
-// is done: the Redis client bounds a command by its own timeouts, not by
-// ctx, and a leader must not wait past its lease on a stuck call. An
-// abandoned call finishes in the background.
-func await[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := f(ctx)
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, context.Cause(ctx)
-	}
 }

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/term"
+
+	"github.com/vpnfacade/vpnfacade/lease"
+	"github.com/vpnfacade/vpnfacade/refresher"
+	"github.com/vpnfacade/vpnfacade/server"
+	"github.com/vpnfacade/vpnfacade/store"
+	"github.com/vpnfacade/vpnfacade/upstream"
+	"github.com/vpnfacade/vpnfacade/web"
+)
+
+// shutdownGrace bounds how long in-flight requests may take after SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+// Main is the vpnfacade program, in the shape tests can drive in-process:
+// ParseFlags, then Run (which returns once the service listens), then
+// Close. Failed reports a failure of the running service.
+type Main struct {
+	stderr io.Writer
+	getenv func(string) string
+
+	cfg    *settings
+	logger *slog.Logger
+	addr   string // the listener's URL, once Run succeeded
+
+	failed   chan error
+	closers  []func() error // undone by Close, last first
+	closeErr error
+	closed   sync.Once
+}
+
+// NewMain returns a program that logs to stderr and reads its environment
+// with getenv.
+func NewMain(stderr io.Writer, getenv func(string) string) *Main {
+	return &Main{stderr: stderr, getenv: getenv, failed: make(chan error, 2)}
+}
+
+// ParseFlags reads the configuration from args and the environment. It
+// returns flag.ErrHelp after printing the usage for -h and --help.
+func (m *Main) ParseFlags(args []string) error {
+	cfg, err := parseConfig(args, m.getenv, m.stderr)
+	if err != nil {
+		return err
+	}
+	m.cfg = cfg
+	m.logger = newLogger(cfg.logFormat, m.stderr)
+	return nil
+}
+
+// Addr returns the URL the service listens on (scheme, host and port), once
+// Run has succeeded.
+func (m *Main) Addr() string { return m.addr }
+
+// Failed receives the error that stopped the running service on its own
+// (the listener failed, or the refresher gave up).
+func (m *Main) Failed() <-chan error { return m.failed }
+
+// onClose registers f to run on Close, before everything registered earlier.
+func (m *Main) onClose(f func() error) { m.closers = append(m.closers, f) }
+
+// Close shuts the service down gracefully: it stops accepting, drains
+// in-flight calls within the shutdown grace, stops the refresher and closes
+// the store. It is safe to call more than once and after a failed Run.
+func (m *Main) Close() error {
+	m.closed.Do(func() {
+		var errs []error
+		for _, f := range slices.Backward(m.closers) {
+			errs = append(errs, f())
+		}
+		m.closeErr = errors.Join(errs...)
+	})
+	return m.closeErr
+}
+
+// Run starts the service and returns once it listens. What it started is
+// stopped by Close, also when Run fails half-way.
+func (m *Main) Run(ctx context.Context) error {
+	if m.cfg == nil {
+		return errors.New("Run before ParseFlags")
+	}
+	cfg, logger := m.cfg, m.logger
+	if cfg.pprofListen != "" {
+		stopPprof, err := startPprof(cfg.pprofListen, logger)
+		if err != nil {
+			return err
+		}
+		m.onClose(func() error { stopPprof(); return nil })
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	upstreamCfg := upstream.Config{
+		Regions:    cfg.regions,
+		RoleARNs:   cfg.assumeRoles,
+		AccountID:  cfg.accountID,
+		Logger:     logger.With("component", "upstream"),
+		Registerer: registry,
+	}
+	if cfg.demo {
+		demo, err := startDemo(ctx, cfg.demoCount, logger)
+		if err != nil {
+			return err
+		}
+		m.onClose(demo.Close)
+		demo.configure(&upstreamCfg)
+	}
+
+	st, elector, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	m.onClose(func() error {
+		if err := st.Close(); err != nil {
+			return fmt.Errorf("closing the store: %w", err)
+		}
+		return nil
+	})
+
+	source, err := upstream.New(ctx, upstreamCfg)
+	if err != nil {
+		return fmt.Errorf("configuring AWS access: %w", err)
+	}
+	refreshMetrics, err := refresher.NewMetrics(registry)
+	if err != nil {
+		return err
+	}
+	var epoch atomic.Uint64 // fencing epoch of the term this process leads
+	ref, err := refresher.New(source, st,
+		refresher.WithMetrics(refreshMetrics),
+		refresher.WithInterval(cfg.refreshInterval),
+		refresher.WithLogger(logger.With("component", "refresher")),
+		refresher.WithEpoch(epoch.Load),
+	)
+	if err != nil {
+		return err
+	}
+
+	regions := source.Regions()
+	defaultRegion := ""
+	if len(regions) == 1 {
+		defaultRegion = regions[0]
+	}
+	reader := server.NewReader(st, cfg.maxStaleness, logger)
+	registry.MustRegister(server.NewSnapshotCollector(reader))
+	handler := server.NewHandler(server.Options{
+		Reader:         reader,
+		AllowedOrigins: cfg.allowedOrigins,
+		Registry:       registry,
+		DefaultRegion:  defaultRegion,
+		Logger:         logger,
+		Page:           web.Handler(),
+	})
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           handler,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
+	}
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
+	}
+	m.addr = scheme + "://" + ln.Addr().String()
+	logger.Info("vpnfacade listening", "addr", m.addr,
+		"store", storeKind(cfg), "regions", regions, "demo", cfg.demo)
+
+	// The refresher stops after the listener has drained (see Close), so
+	// that requests in flight still see a live store.
+	refreshCtx, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
+	refreshDone := make(chan struct{})
+	go func() {
+		defer close(refreshDone)
+		if err := runRefresher(refreshCtx, elector, ref, &epoch, logger); err != nil {
+			m.failed <- fmt.Errorf("refresher: %w", err)
+		}
+	}()
+	m.onClose(func() error { stopRefresh(); <-refreshDone; return nil })
+
+	go func() {
+		var err error
+		if cfg.tlsCert != "" {
+			err = srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			m.failed <- fmt.Errorf("serving: %w", err)
+		}
+	}()
+	m.onClose(func() error {
+		logger.Info("shutting down: draining requests")
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("draining requests: %w", err)
+		}
+		return nil
+	})
+	return nil
+}
+
+// runRefresher runs the refresher whenever this process is elected writer,
+// until ctx is done. The term's fencing epoch goes with every publish, so
+// that a deposed leader cannot overwrite newer data.
+func runRefresher(ctx context.Context, elector lease.Elector, ref *refresher.Refresher, epoch *atomic.Uint64, logger *slog.Logger) error {
+	return elector.Run(ctx, func(leadCtx context.Context, e uint64) error {
+		epoch.Store(e)
+		logger.Info("elected refresher", "epoch", e)
+		err := ref.Run(leadCtx)
+		logger.Info("no longer the refresher", "epoch", e)
+		return err
+	})
+}
+
+// openStore opens Redis, with a lease electing one refresher among the
+// replicas, when a URL is configured; else an in-process store, which is
+// always its own refresher.
+func openStore(ctx context.Context, cfg *settings, logger *slog.Logger) (store.Store, lease.Elector, error) {
+	if cfg.redisURL == "" {
+		return store.NewMemory(), lease.Solo{}, nil
+	}
+	st, err := store.NewRedis(ctx, store.RedisOptions{
+		URL:            cfg.redisURL,
+		SentinelMaster: cfg.redisSentinel,
+		Namespace:      cfg.namespace,
+		Logger:         logger.With("component", "store"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening Redis: %w", err)
+	}
+	host, _ := os.Hostname()
+	l, err := lease.New(st, lease.Options{
+		Owner:  host + "/" + strconv.Itoa(os.Getpid()),
+		TTL:    cfg.leaseTTL,
+		Logger: logger.With("component", "lease"),
+	})
+	if err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("--lease-ttl: %w", err), st.Close())
+	}
+	return st, l, nil
+}
+
+func storeKind(cfg *settings) string {
+	if cfg.redisURL == "" {
+		return "memory"
+	}
+	return "redis"
+}
+
+// newLogger returns a JSON logger unless format (or, for "auto", a
+// terminal on w) asks for text.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
