@@ -14,8 +14,10 @@
 // bucket throttle, random internal errors, regions that are down or do not
 // offer Client VPN, and endpoints that change over time.
 //
-// The wire format is package ec2query's; ids, filters and page tokens are
-// answered by the store's query engine, as in the facade itself.
+// The wire format is package ec2query's. Ids, filters, paging and page
+// tokens are implemented here, independently of the facade (describe.go):
+// the emulator is the oracle the facade's EC2-compatible endpoint is
+// compared with, so it must not share the code under test.
 package ec2sim
 
 import (
@@ -24,6 +26,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	mathrand "math/rand/v2"
 	"net/http"
 	"slices"
@@ -35,7 +38,6 @@ import (
 
 	"github.com/vpnfacade/vpnfacade/ec2query"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
-	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // maxTrackedPartitions bounds the per-partition maps fed by request input
@@ -113,7 +115,7 @@ type Stats struct {
 }
 
 // Mutation lists what one round of changes did, by endpoint key
-// ("account/region/id", as snapshot.Key).
+// ("account/region/id").
 type Mutation struct {
 	// Added are endpoints that did not exist before.
 	Added []string
@@ -129,7 +131,6 @@ type Server struct {
 	defaultRegion  string
 	defaultAccount string
 	now            func() time.Time
-	empty          *snapshot.Snapshot // answers partitions without data
 
 	mu           sync.Mutex
 	rng          *mathrand.Rand
@@ -152,8 +153,7 @@ type Server struct {
 // partition is the data of one (account, region).
 type partition struct {
 	endpoints map[string]*clientvpnv1.ClientVpnEndpoint // by id; never modified in place
-	version   uint64
-	snap      *snapshot.Snapshot // nil when endpoints changed since it was built
+	sorted    []*clientvpnv1.ClientVpnEndpoint          // in id order; nil when endpoints changed since
 }
 
 // New returns a Server with opts. It fails when an option is out of range
@@ -199,7 +199,6 @@ func New(opts Options) (*Server, error) {
 	for _, r := range opts.UnsupportedRegions {
 		s.SetRegionUnsupported(r, true)
 	}
-	s.empty = snapshot.New(0, s.now(), nil, nil)
 	if err := s.Replace(opts.Endpoints); err != nil {
 		return nil, err
 	}
@@ -271,33 +270,25 @@ func (s *Server) describe(w http.ResponseWriter, r *http.Request, form map[strin
 		_ = ec2query.WriteError(w, requestID, err)
 		return
 	}
-	q := snapshot.Query{
-		IDs:         req.ClientVpnEndpointIDs,
-		Limit:       req.PageSize(),
-		NextToken:   req.NextToken,
-		FilterNames: snapshot.EC2FilterNames,
-	}
-	for _, f := range req.Filters {
-		q.Filters = append(q.Filters, snapshot.Filter{Name: f.Name, Values: f.Values})
+	q, err := newDescribeQuery(req, key)
+	if err != nil {
+		_ = ec2query.WriteError(w, requestID, err)
+		return
 	}
 	if req.DryRun {
 		// EC2 checks the request and the caller's permissions, not the data.
-		if err := snapshot.ValidateQuery(q); err != nil {
-			_ = ec2query.WriteError(w, requestID, err)
-			return
-		}
 		_ = ec2query.WriteError(w, requestID, ec2query.DryRunOperation())
 		return
 	}
 	if err := sleep(r.Context(), latency); err != nil {
 		return // the client went away
 	}
-	page, err := s.snapshot(key).List(q)
+	endpoints, next, err := q.page(s.sortedEndpoints(key), key)
 	if err != nil {
 		_ = ec2query.WriteError(w, requestID, err)
 		return
 	}
-	_ = ec2query.WriteDescribeClientVpnEndpoints(w, requestID, page.Endpoints, page.NextToken)
+	_ = ec2query.WriteDescribeClientVpnEndpoints(w, requestID, endpoints, next)
 }
 
 // sleep waits d, or until ctx is done.
@@ -342,26 +333,21 @@ func (s *Server) bucketLocked(key PartitionKey) *tokenBucket {
 	return b
 }
 
-// snapshot returns the query snapshot of a partition, rebuilding it when the
-// data changed.
-func (s *Server) snapshot(key PartitionKey) *snapshot.Snapshot {
+// sortedEndpoints returns the endpoints of a partition in id order. The
+// slice is shared and must not be modified; it is rebuilt after a change.
+func (s *Server) sortedEndpoints(key PartitionKey) []*clientvpnv1.ClientVpnEndpoint {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.parts[key]
 	if p == nil {
-		return s.empty
+		return nil
 	}
-	if p.snap == nil {
-		eps := make([]*clientvpnv1.ClientVpnEndpoint, 0, len(p.endpoints))
-		for _, e := range p.endpoints {
-			eps = append(eps, e)
-		}
-		now := s.now()
-		p.snap = snapshot.New(p.version, now, []snapshot.Partition{{
-			AccountID: key.AccountID, Region: key.Region, RefreshedAt: now, Endpoints: len(eps),
-		}}, eps)
+	if p.sorted == nil {
+		p.sorted = slices.SortedFunc(maps.Values(p.endpoints), func(a, b *clientvpnv1.ClientVpnEndpoint) int {
+			return strings.Compare(a.GetClientVpnEndpointId(), b.GetClientVpnEndpointId())
+		})
 	}
-	return p.snap
+	return p.sorted
 }
 
 // SetLatency sets the delay added to every DescribeClientVpnEndpoints page.
@@ -486,11 +472,6 @@ func (s *Server) Replace(endpoints []*clientvpnv1.ClientVpnEndpoint) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for key, old := range s.parts {
-		if p := parts[key]; p != nil {
-			p.version = old.version + 1
-		}
-	}
 	s.parts = parts
 	return nil
 }
@@ -612,8 +593,7 @@ func (s *Server) putLocked(key PartitionKey, e *clientvpnv1.ClientVpnEndpoint) {
 
 // changed records that the partition's data changed.
 func (p *partition) changed() {
-	p.version++
-	p.snap = nil
+	p.sorted = nil
 }
 
 // newRequestID returns a random UUID-shaped request id, as AWS sends.
