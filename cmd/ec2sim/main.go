@@ -31,7 +31,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout)
+	switch {
+	case errors.Is(err, flag.ErrHelp): // --help or -h: the usage is printed
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "ec2sim:", err)
 		os.Exit(1)
 	}
@@ -56,6 +59,13 @@ type config struct {
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("ec2sim", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: ec2sim [flags]\n\n"+
+			"Serves an emulated EC2 DescribeClientVpnEndpoints and STS AssumeRole and\n"+
+			"GetCallerIdentity over HTTP, for vpnfacade and its tests, without AWS.\n"+
+			"The signing region of a request picks its data.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8081", "address to listen on (host:port; port 0 picks a free one)")
 	fs.IntVar(&c.count, "count", 100, "number of endpoints to generate (ignored with --file)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated data, failures and mutations")

@@ -21,12 +21,7 @@ import (
 // checks the one line it prints, that it answers there, and that it stops
 // cleanly on SIGTERM.
 func TestBinaryPrintsItsAddress(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "ec2sim")
-	build := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-
+	bin := buildBinary(t)
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--count", "2000", "--regions", "eu-west-1,us-east-1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -77,6 +72,41 @@ func TestBinaryPrintsItsAddress(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("ec2sim did not stop within 10s of SIGTERM")
+	}
+}
+
+// buildBinary builds ec2sim into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ec2sim")
+	build := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestHelpExitsZero runs the binary as a newcomer does first: asking for
+// help succeeds and lists the flags; a flag that does not exist fails.
+func TestHelpExitsZero(t *testing.T) {
+	bin := buildBinary(t)
+	for _, arg := range []string{"--help", "-h"} {
+		out, err := exec.CommandContext(t.Context(), bin, arg).CombinedOutput()
+		if err != nil {
+			t.Errorf("ec2sim %s: %v, want exit status 0\n%s", arg, err, out)
+		}
+		for _, want := range []string{"Usage: ec2sim", "-listen", "-throttle", "-regions"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("ec2sim %s printed no %q:\n%s", arg, want, out)
+			}
+		}
+		if strings.Contains(string(out), "help requested") {
+			t.Errorf("ec2sim %s reports the help request as an error:\n%s", arg, out)
+		}
+	}
+	out, err := exec.CommandContext(t.Context(), bin, "--no-such-flag").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 || !strings.Contains(string(out), "no-such-flag") {
+		t.Errorf("ec2sim --no-such-flag: %v, want a non-zero exit naming the flag\n%s", err, out)
 	}
 }
 
