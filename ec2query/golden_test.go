@@ -1,0 +1,244 @@
+package ec2query_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/vpnfacade/vpnfacade/ec2query"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+)
+
+// The golden responses in testdata/golden are EC2 DescribeClientVpnEndpoints
+// answers in the shapes AWS documents:
+//
+//   - cli_example.xml: the example of the AWS CLI reference for
+//     describe-client-vpn-endpoints, whose documented output (the CLI's JSON
+//     view) is cli_example.json, written here as the EC2 XML behind it;
+//   - api_reference_example.xml: the sample response of the EC2 API
+//     reference for DescribeClientVpnEndpoints (made well-formed; the page's
+//     copy has stray quotes in its tags), elements in the page's order;
+//   - page_with_next_token.xml: a middle page of a listing with the other
+//     members of the API reference's ClientVpnEndpoint type (other
+//     authentication kinds, client connect, banner, ip address types,
+//     empty lists) and a nextToken with characters that need escaping;
+//   - empty_page.xml: a listing that matches nothing;
+//   - error_not_found.xml: EC2's error document for an unknown endpoint id.
+
+// goldenResponse is the name and reading of one golden success response.
+type goldenResponse struct {
+	file string
+	// wantIDs are the endpoint ids the SDK must read from the file, so that
+	// a fixture the SDK silently drops cannot pass.
+	wantIDs []string
+	// wantToken is the nextToken the SDK must read.
+	wantToken string
+}
+
+var goldenResponses = []goldenResponse{
+	{file: "cli_example.xml", wantIDs: []string{"cvpn-endpoint-123456789123abcde"}},
+	{file: "api_reference_example.xml", wantIDs: []string{"cvpn-endpoint-0043a94c5c27c7997"}},
+	{file: "page_with_next_token.xml", wantIDs: []string{"cvpn-endpoint-0a1b2c3d4e5f67890", "cvpn-endpoint-0f9e8d7c6b5a43210"},
+		wantToken: "eyJ2IjoxLCJjIjoiQTJiM0M0ZDVFNmY3RzhoOUkwaiJ9+/aGVsbG8="},
+	{file: "empty_page.xml"},
+}
+
+// serveBody answers every request with body and status, as EC2 would.
+func serveBody(t *testing.T, status int, body []byte) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ec2query.ContentType)
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func readGolden(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "golden", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestGoldenResponsesSurviveOurEncoder reads each golden EC2 response with
+// aws-sdk-go-v2, maps what it read to the contract's type, encodes that with
+// ec2query, reads the result with the SDK again, and requires the SDK to see
+// the same endpoints and token both times: our encoder says what AWS's own
+// response says, as far as the SDK can tell.
+func TestGoldenResponsesSurviveOurEncoder(t *testing.T) {
+	for _, g := range goldenResponses {
+		t.Run(g.file, func(t *testing.T) {
+			aws1, err := newEC2Client(serveBody(t, http.StatusOK, readGolden(t, g.file))).
+				DescribeClientVpnEndpoints(t.Context(), &ec2.DescribeClientVpnEndpointsInput{})
+			if err != nil {
+				t.Fatalf("the SDK cannot read AWS's response: %v", err)
+			}
+			var gotIDs []string
+			for _, e := range aws1.ClientVpnEndpoints {
+				gotIDs = append(gotIDs, aws.ToString(e.ClientVpnEndpointId))
+			}
+			if !reflect.DeepEqual(gotIDs, g.wantIDs) || aws.ToString(aws1.NextToken) != g.wantToken {
+				t.Fatalf("the SDK read ids %q and token %q from the golden file, want %q and %q",
+					gotIDs, aws.ToString(aws1.NextToken), g.wantIDs, g.wantToken)
+			}
+
+			endpoints := make([]*clientvpnv1.ClientVpnEndpoint, len(aws1.ClientVpnEndpoints))
+			for i, e := range aws1.ClientVpnEndpoints {
+				endpoints[i] = endpointFromSDK(e)
+			}
+			ours := ec2query.AppendDescribeClientVpnEndpoints(nil, "req-golden", endpoints, aws.ToString(aws1.NextToken))
+			aws2, err := newEC2Client(serveBody(t, http.StatusOK, ours)).
+				DescribeClientVpnEndpoints(t.Context(), &ec2.DescribeClientVpnEndpointsInput{})
+			if err != nil {
+				t.Fatalf("the SDK cannot read our encoding: %v\n%s", err, ours)
+			}
+			if aws.ToString(aws2.NextToken) != aws.ToString(aws1.NextToken) {
+				t.Errorf("nextToken: ours reads %q, AWS's %q", aws.ToString(aws2.NextToken), aws.ToString(aws1.NextToken))
+			}
+			want, got := withoutEmptySlices(aws1.ClientVpnEndpoints), withoutEmptySlices(aws2.ClientVpnEndpoints)
+			if !reflect.DeepEqual(got, want) {
+				wj, _ := json.MarshalIndent(want, "", "  ")
+				gj, _ := json.MarshalIndent(got, "", "  ")
+				t.Errorf("the SDK reads our encoding differently from AWS's response:\n ours: %s\nAWS's: %s\nour XML:\n%s", gj, wj, ours)
+			}
+		})
+	}
+}
+
+// withoutEmptySlices returns a deep copy of v (SDK output types: structs,
+// pointers, slices, strings, numbers) in which empty slices are nil. The
+// contract cannot tell an absent list from an empty one (protobuf repeated
+// fields have no presence), so our encoding writes every list of an
+// endpoint; that AWS omitted one is not a difference a client can act on.
+func withoutEmptySlices[T any](v T) T {
+	out := reflect.New(reflect.TypeOf(v)).Elem()
+	copyWithoutEmptySlices(out, reflect.ValueOf(v))
+	return out.Interface().(T)
+}
+
+func copyWithoutEmptySlices(dst, src reflect.Value) {
+	switch src.Kind() {
+	case reflect.Pointer:
+		if !src.IsNil() {
+			dst.Set(reflect.New(src.Type().Elem()))
+			copyWithoutEmptySlices(dst.Elem(), src.Elem())
+		}
+	case reflect.Slice:
+		if src.Len() > 0 {
+			dst.Set(reflect.MakeSlice(src.Type(), src.Len(), src.Len()))
+			for i := range src.Len() {
+				copyWithoutEmptySlices(dst.Index(i), src.Index(i))
+			}
+		}
+	case reflect.Struct:
+		for i := range src.NumField() {
+			if dst.Field(i).CanSet() {
+				copyWithoutEmptySlices(dst.Field(i), src.Field(i))
+			}
+		}
+	default:
+		dst.Set(src)
+	}
+}
+
+// TestGoldenCLIExampleReadsAsDocumented checks the XML transcription of the
+// AWS CLI reference example against the example's documented output: the
+// SDK's reading of it, as JSON without the members it left unset, is the
+// CLI's.
+func TestGoldenCLIExampleReadsAsDocumented(t *testing.T) {
+	out, err := newEC2Client(serveBody(t, http.StatusOK, readGolden(t, "cli_example.xml"))).
+		DescribeClientVpnEndpoints(t.Context(), &ec2.DescribeClientVpnEndpointsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(struct{ ClientVpnEndpoints []types.ClientVpnEndpoint }{out.ClientVpnEndpoints})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(readGolden(t, "cli_example.json"), &want); err != nil {
+		t.Fatal(err)
+	}
+	if got = withoutNulls(got); !reflect.DeepEqual(got, want) {
+		gj, _ := json.MarshalIndent(got, "", "  ")
+		t.Errorf("the SDK reads the CLI example's XML as\n%s\nwhich is not the documented output", gj)
+	}
+}
+
+// withoutNulls drops the members of JSON objects that the SDK left unset, as
+// the CLI does: null, or "" for enum-typed members (the SDK's enums are
+// strings). The CLI example has no empty string.
+func withoutNulls(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if x == nil || x == "" {
+				delete(v, k)
+			} else {
+				v[k] = withoutNulls(x)
+			}
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = withoutNulls(x)
+		}
+	}
+	return v
+}
+
+// TestGoldenErrorSurvivesOurEncoder does for EC2's error document what
+// TestGoldenResponsesSurviveOurEncoder does for answers: the SDK reads the
+// same code, message, HTTP status and request id from AWS's document and
+// from ec2query's encoding of what it read.
+func TestGoldenErrorSurvivesOurEncoder(t *testing.T) {
+	type reading struct {
+		code, message, requestID string
+		status                   int
+	}
+	read := func(url string) reading {
+		t.Helper()
+		_, err := newEC2Client(url).DescribeClientVpnEndpoints(t.Context(), &ec2.DescribeClientVpnEndpointsInput{})
+		var r reading
+		apiErr, ok := errors.AsType[smithy.APIError](err)
+		if !ok {
+			t.Fatalf("got %v, want an API error", err)
+		}
+		r.code, r.message = apiErr.ErrorCode(), apiErr.ErrorMessage()
+		var withStatus interface{ HTTPStatusCode() int }
+		if errors.As(err, &withStatus) {
+			r.status = withStatus.HTTPStatusCode()
+		}
+		var withID interface{ ServiceRequestID() string }
+		if errors.As(err, &withID) {
+			r.requestID = withID.ServiceRequestID()
+		}
+		return r
+	}
+	theirs := read(serveBody(t, http.StatusBadRequest, readGolden(t, "error_not_found.xml")))
+	want := reading{"InvalidClientVpnEndpointId.NotFound", "Endpoint cvpn-endpoint-00000000000000000 does not exist",
+		"9d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09", http.StatusBadRequest}
+	if theirs != want {
+		t.Fatalf("the SDK reads the golden error as %+v, want %+v", theirs, want)
+	}
+	ours := ec2query.AppendError(nil, theirs.requestID, ec2query.NewAPIError(theirs.code, theirs.status, "%s", theirs.message))
+	if got := read(serveBody(t, theirs.status, ours)); got != theirs {
+		t.Errorf("the SDK reads our error as %+v, AWS's as %+v\nour XML:\n%s", got, theirs, ours)
+	}
+}
