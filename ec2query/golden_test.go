@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,40 +84,92 @@ func readGolden(t *testing.T, name string) []byte {
 func TestGoldenResponsesSurviveOurEncoder(t *testing.T) {
 	for _, g := range goldenResponses {
 		t.Run(g.file, func(t *testing.T) {
-			aws1, err := newEC2Client(serveBody(t, http.StatusOK, readGolden(t, g.file))).
-				DescribeClientVpnEndpoints(t.Context(), &ec2.DescribeClientVpnEndpointsInput{})
-			if err != nil {
-				t.Fatalf("the SDK cannot read AWS's response: %v", err)
-			}
-			var gotIDs []string
-			for _, e := range aws1.ClientVpnEndpoints {
-				gotIDs = append(gotIDs, aws.ToString(e.ClientVpnEndpointId))
-			}
-			if !reflect.DeepEqual(gotIDs, g.wantIDs) || aws.ToString(aws1.NextToken) != g.wantToken {
-				t.Fatalf("the SDK read ids %q and token %q from the golden file, want %q and %q",
-					gotIDs, aws.ToString(aws1.NextToken), g.wantIDs, g.wantToken)
-			}
-
-			endpoints := make([]*clientvpnv1.ClientVpnEndpoint, len(aws1.ClientVpnEndpoints))
-			for i, e := range aws1.ClientVpnEndpoints {
-				endpoints[i] = endpointFromSDK(e)
-			}
-			ours := ec2query.AppendDescribeClientVpnEndpoints(nil, "req-golden", endpoints, aws.ToString(aws1.NextToken))
-			aws2, err := newEC2Client(serveBody(t, http.StatusOK, ours)).
+			theirs, ours := reencode(t, g)
+			again, err := newEC2Client(serveBody(t, http.StatusOK, ours)).
 				DescribeClientVpnEndpoints(t.Context(), &ec2.DescribeClientVpnEndpointsInput{})
 			if err != nil {
 				t.Fatalf("the SDK cannot read our encoding: %v\n%s", err, ours)
 			}
-			if aws.ToString(aws2.NextToken) != aws.ToString(aws1.NextToken) {
-				t.Errorf("nextToken: ours reads %q, AWS's %q", aws.ToString(aws2.NextToken), aws.ToString(aws1.NextToken))
+			if aws.ToString(again.NextToken) != aws.ToString(theirs.NextToken) {
+				t.Errorf("nextToken: ours reads %q, AWS's %q", aws.ToString(again.NextToken), aws.ToString(theirs.NextToken))
 			}
-			want, got := withoutEmptySlices(aws1.ClientVpnEndpoints), withoutEmptySlices(aws2.ClientVpnEndpoints)
+			want, got := withoutEmptySlices(theirs.ClientVpnEndpoints), withoutEmptySlices(again.ClientVpnEndpoints)
 			if !reflect.DeepEqual(got, want) {
 				wj, _ := json.MarshalIndent(want, "", "  ")
 				gj, _ := json.MarshalIndent(got, "", "  ")
 				t.Errorf("the SDK reads our encoding differently from AWS's response:\n ours: %s\nAWS's: %s\nour XML:\n%s", gj, wj, ours)
 			}
 		})
+	}
+}
+
+// reencode reads a golden response with the SDK, checks that it read the
+// ids and token the file holds (so that a fixture the SDK silently drops
+// cannot pass), and returns what it read and ec2query's encoding of it.
+func reencode(t *testing.T, g goldenResponse) (*ec2.DescribeClientVpnEndpointsOutput, []byte) {
+	t.Helper()
+	theirs, err := newEC2Client(serveBody(t, http.StatusOK, readGolden(t, g.file))).
+		DescribeClientVpnEndpoints(t.Context(), &ec2.DescribeClientVpnEndpointsInput{})
+	if err != nil {
+		t.Fatalf("the SDK cannot read AWS's response: %v", err)
+	}
+	var gotIDs []string
+	for _, e := range theirs.ClientVpnEndpoints {
+		gotIDs = append(gotIDs, aws.ToString(e.ClientVpnEndpointId))
+	}
+	if !reflect.DeepEqual(gotIDs, g.wantIDs) || aws.ToString(theirs.NextToken) != g.wantToken {
+		t.Fatalf("the SDK read ids %q and token %q from the golden file, want %q and %q",
+			gotIDs, aws.ToString(theirs.NextToken), g.wantIDs, g.wantToken)
+	}
+	endpoints := make([]*clientvpnv1.ClientVpnEndpoint, len(theirs.ClientVpnEndpoints))
+	for i, e := range theirs.ClientVpnEndpoints {
+		endpoints[i] = endpointFromSDK(e)
+	}
+	return theirs, ec2query.AppendDescribeClientVpnEndpoints(nil, "req-golden", endpoints, aws.ToString(theirs.NextToken))
+}
+
+// TestGoldenResponsesReadAlikeByBoto3 has boto3 read each golden response
+// and ec2query's encoding of it, and compare the two. botocore matches
+// element names case-sensitively (the Go SDK does not), so this catches an
+// element our encoder spells differently from AWS.
+func TestGoldenResponsesReadAlikeByBoto3(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is needed to check the encoding with boto3 (Debian: python3-boto3)")
+	}
+	if out, err := exec.CommandContext(t.Context(), python, "-c", "import boto3").CombinedOutput(); err != nil {
+		t.Fatalf("boto3 is needed to check the encoding (Debian: python3-boto3): %v\n%s", err, out)
+	}
+	args := []string{filepath.Join("testdata", "boto3_read_alike.py")}
+	encodings := make([][]byte, len(goldenResponses))
+	for i, g := range goldenResponses {
+		_, encodings[i] = reencode(t, g)
+		args = append(args, serveBody(t, http.StatusOK, readGolden(t, g.file)), serveBody(t, http.StatusOK, encodings[i]))
+	}
+	cmd := exec.CommandContext(t.Context(), python, args...)
+	// Only loopback, and no credentials or settings of the machine.
+	cmd.Env = append(os.Environ(), "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("boto3_read_alike.py: %v\n%s", err, stderr.String())
+	}
+	var results []struct {
+		Equal     bool
+		Endpoints int
+		Detail    string
+	}
+	if err := json.Unmarshal(out, &results); err != nil || len(results) != len(goldenResponses) {
+		t.Fatalf("boto3_read_alike.py printed %q (%v), want %d results", out, err, len(goldenResponses))
+	}
+	for i, g := range goldenResponses {
+		if got := results[i]; got.Endpoints != len(g.wantIDs) {
+			t.Errorf("%s: boto3 read %d endpoints from the golden file, want %d", g.file, got.Endpoints, len(g.wantIDs))
+		} else if !got.Equal {
+			t.Errorf("%s: boto3 reads our encoding differently from AWS's response: %s\nour XML:\n%s", g.file, got.Detail, encodings[i])
+		}
 	}
 }
 
