@@ -7,6 +7,7 @@ package vpnfacade
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // ErrorCode is the kind of an application error.
@@ -80,4 +81,22 @@ func ErrorFieldOf(err error) string {
 		return e.Field
 	}
 	return ""
+}
+
+// MaxEchoedInput is how many characters of a caller's input a message
+// quotes at most.
+const MaxEchoedInput = 64
+
+// Quote returns s quoted for an error message, cut to MaxEchoedInput
+// characters with "…" when longer, so that messages never echo unbounded
+// input.
+func Quote(s string) string {
+	n := 0
+	for i := range s {
+		if n == MaxEchoedInput {
+			return strconv.Quote(s[:i]) + "…"
+		}
+		n++
+	}
+	return strconv.Quote(s)
 }

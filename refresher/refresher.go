@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
@@ -303,7 +302,10 @@ func build(results []readResult, prev *snapshot.Snapshot) (store.Publication, er
 			continue
 		}
 		if kept == nil {
-			kept = byPartition(prev)
+			var err error
+			if kept, err = byPartition(prev); err != nil {
+				return store.Publication{}, fmt.Errorf("refresh: keep the last good data: %w", err)
+			}
 		}
 		eps := kept[res.accountID+"/"+res.region]
 		p.RefreshedAt = last.RefreshedAt
@@ -311,14 +313,16 @@ func build(results []readResult, prev *snapshot.Snapshot) (store.Publication, er
 		p.Error = res.err.Error()
 		p.Endpoints = len(eps)
 		pub.Partitions = append(pub.Partitions, p)
-		// The messages are shared with prev; snapshots never modify them.
 		pub.Endpoints = append(pub.Endpoints, eps...)
 	}
 	if len(missing) > 0 {
 		return store.Publication{}, fmt.Errorf("refresh: %d of %d partitions failed with no earlier data to keep: %w",
 			len(missing), len(results), errors.Join(missing...))
 	}
-	pub.Diff = diff(prev, pub.Endpoints)
+	var err error
+	if pub.Diff, err = snapshot.Changes(prev, pub.Endpoints); err != nil {
+		return store.Publication{}, fmt.Errorf("refresh: %w", err)
+	}
 	return pub, nil
 }
 
@@ -337,44 +341,18 @@ func lastGood(prev *snapshot.Snapshot, accountID, region string) (snapshot.Parti
 	return prev.Partitions[i], true
 }
 
-// byPartition groups a snapshot's endpoints by "account/region".
-func byPartition(s *snapshot.Snapshot) map[string][]*clientvpnv1.ClientVpnEndpoint {
+// byPartition decodes a snapshot's endpoints, grouped by "account/region".
+func byPartition(s *snapshot.Snapshot) (map[string][]*clientvpnv1.ClientVpnEndpoint, error) {
 	m := map[string][]*clientvpnv1.ClientVpnEndpoint{}
-	for _, e := range s.Endpoints() {
-		k := e.GetAccountId() + "/" + e.GetRegion()
-		m[k] = append(m[k], e)
-	}
-	return m
-}
-
-// diff compares the endpoints about to be published with prev's, by
-// snapshot.Key; each list is sorted.
-func diff(prev *snapshot.Snapshot, next []*clientvpnv1.ClientVpnEndpoint) snapshot.Diff {
-	old := map[string]*clientvpnv1.ClientVpnEndpoint{}
-	if prev != nil {
-		for _, e := range prev.Endpoints() {
-			old[snapshot.Key(e)] = e
+	for e := range s.All() {
+		msg, err := e.Message()
+		if err != nil {
+			return nil, err
 		}
+		k := e.AccountID() + "/" + e.Region()
+		m[k] = append(m[k], msg)
 	}
-	var d snapshot.Diff
-	for _, e := range next {
-		k := snapshot.Key(e)
-		o, ok := old[k]
-		switch {
-		case !ok:
-			d.Added = append(d.Added, k)
-		case o != e && !proto.Equal(o, e):
-			d.Modified = append(d.Modified, k)
-		}
-		delete(old, k)
-	}
-	for k := range old {
-		d.Deleted = append(d.Deleted, k)
-	}
-	slices.Sort(d.Added)
-	slices.Sort(d.Modified)
-	slices.Sort(d.Deleted)
-	return d
+	return m, nil
 }
 
 // options are a Refresher's settings (see Option).

@@ -147,8 +147,8 @@ func current(t *testing.T, st store.Store) store.View {
 
 func keys(s *snapshot.Snapshot) []string {
 	var out []string
-	for _, e := range s.Endpoints() {
-		out = append(out, snapshot.Key(e))
+	for e := range s.All() {
+		out = append(out, e.Key())
 	}
 	slices.Sort(out)
 	return out
@@ -233,7 +233,11 @@ func TestFailedPartitionKeepsLastGoodDataMarkedStale(t *testing.T) {
 	if !v.Stale() {
 		t.Error("View.Stale() = false with a stale partition")
 	}
-	e, err := v.Get("cvpn-endpoint-a1", "us-east-1", acctA)
+	rec, err := v.Get("cvpn-endpoint-a1", "us-east-1", acctA)
+	var e *clientvpnv1.ClientVpnEndpoint
+	if err == nil {
+		e, err = rec.Message()
+	}
 	if err != nil || e.GetDescription() != "changed" {
 		t.Errorf("healthy partition's endpoint = %v, %v; want the new description", e, err)
 	}

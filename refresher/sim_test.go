@@ -19,6 +19,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/internal/awstest"
+	"github.com/vpnfacade/vpnfacade/internal/endpointtest"
 	"github.com/vpnfacade/vpnfacade/refresher"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
@@ -144,9 +145,9 @@ func (f *fixture) describeCalls() int64 {
 }
 
 // partitionOf returns the endpoints of one partition in s, in id order.
-func partitionOf(s *snapshot.Snapshot, account, region string) []*clientvpnv1.ClientVpnEndpoint {
+func partitionOf(t *testing.T, s *snapshot.Snapshot, account, region string) []*clientvpnv1.ClientVpnEndpoint {
 	var out []*clientvpnv1.ClientVpnEndpoint
-	for _, e := range s.Endpoints() {
+	for _, e := range endpointtest.Messages(t, s.All()) {
 		if e.GetAccountId() == account && e.GetRegion() == region {
 			out = append(out, e)
 		}
@@ -191,7 +192,7 @@ func TestRefreshPublishesEverythingFromEC2(t *testing.T) {
 	f := newFixture(t, fixtureOptions{count: 2500, regions: regions, accounts: 2})
 	v := f.refresh(t)
 
-	sameEndpoints(t, "snapshot", v.Endpoints(), f.want)
+	sameEndpoints(t, "snapshot", endpointtest.Messages(t, v.All()), f.want)
 	if len(v.Partitions) != 6 || v.Stale() {
 		t.Errorf("partitions = %+v, want 6, all fresh", v.Partitions)
 	}
@@ -244,13 +245,13 @@ func TestUpstreamCallsPerRefreshAreThePagesWhateverTheReaders(t *testing.T) {
 					t.Errorf("Current: %v", err)
 					return
 				}
-				page, err := v.List(snapshot.Query{Limit: 50, Filters: []snapshot.Filter{{Name: "transport-protocol", Values: []string{"udp"}}}})
+				page, err := v.List(ctx, snapshot.Query{Limit: 50, Filters: []snapshot.Filter{{Name: "transport-protocol", Values: []string{"udp"}}}})
 				if err != nil {
 					t.Errorf("List: %v", err)
 					return
 				}
 				if len(page.Endpoints) > 0 {
-					if _, err := v.Get(page.Endpoints[0].GetClientVpnEndpointId(), "", ""); err != nil {
+					if _, err := v.Get(page.Endpoints[0].ID(), "", ""); err != nil {
 						t.Errorf("Get: %v", err)
 						return
 					}
@@ -322,19 +323,19 @@ func TestPageFailingMidListingKeepsThePartitionsPreviousData(t *testing.T) {
 		wrap: fault.failLaterPages("us-east-1"),
 		edit: func(c *upstream.Config) { c.PageSize = 50 }})
 	first := f.refresh(t)
-	before := partitionOf(first.Snapshot, mainAccount, "us-east-1")
+	before := partitionOf(t, first.Snapshot, mainAccount, "us-east-1")
 
 	fault.on.Store(true)
 	changeOne(t, f.sim, mainAccount, "us-east-1", "changed; on the first page")
 	fresh := changeOne(t, f.sim, mainAccount, "eu-west-1", "changed in a healthy region")
 	v := f.refresh(t)
 
-	sameEndpoints(t, "failed partition", partitionOf(v.Snapshot, mainAccount, "us-east-1"), before)
+	sameEndpoints(t, "failed partition", partitionOf(t, v.Snapshot, mainAccount, "us-east-1"), before)
 	p := partitionState(t, v.Snapshot, mainAccount, "us-east-1")
 	if !p.Stale || !strings.Contains(p.Error, "InternalError") || !p.RefreshedAt.Equal(partitionState(t, first.Snapshot, mainAccount, "us-east-1").RefreshedAt) {
 		t.Errorf("failed partition = %+v, want stale with the InternalError and the first refresh's time", p)
 	}
-	if got, err := v.Get(fresh.GetClientVpnEndpointId(), "eu-west-1", mainAccount); err != nil || !proto.Equal(got, fresh) {
+	if got, err := v.Get(fresh.GetClientVpnEndpointId(), "eu-west-1", mainAccount); err != nil || !proto.Equal(endpointtest.Messages(t, slices.Values([]*snapshot.Endpoint{got}))[0], fresh) {
 		t.Errorf("healthy region's change not published: %v, %v", got, err)
 	}
 	if p := partitionState(t, v.Snapshot, mainAccount, "eu-west-1"); p.Stale {
@@ -343,7 +344,7 @@ func TestPageFailingMidListingKeepsThePartitionsPreviousData(t *testing.T) {
 
 	fault.on.Store(false)
 	v = f.refresh(t)
-	sameEndpoints(t, "recovered partition", partitionOf(v.Snapshot, mainAccount, "us-east-1"), f.sim.Endpoints(mainAccount, "us-east-1"))
+	sameEndpoints(t, "recovered partition", partitionOf(t, v.Snapshot, mainAccount, "us-east-1"), f.sim.Endpoints(mainAccount, "us-east-1"))
 	if v.Stale() {
 		t.Errorf("still stale after recovery: %+v", v.Partitions)
 	}
@@ -388,7 +389,7 @@ func TestThrottledRefreshCompletes(t *testing.T) {
 		}})
 	useBurst(t, f)
 	v := f.refresh(t)
-	sameEndpoints(t, "throttled refresh", v.Endpoints(), f.want)
+	sameEndpoints(t, "throttled refresh", endpointtest.Messages(t, v.All()), f.want)
 	st := f.sim.Stats()
 	if st.Throttled == 0 {
 		t.Fatal("the sim throttled nothing: the test did not exercise throttling")
@@ -407,7 +408,7 @@ func TestRegionDownKeepsOthersFresh(t *testing.T) {
 	down := "ap-southeast-2"
 	before := map[string][]*clientvpnv1.ClientVpnEndpoint{}
 	for _, a := range []string{mainAccount, roleAccount} {
-		before[a] = partitionOf(first.Snapshot, a, down)
+		before[a] = partitionOf(t, first.Snapshot, a, down)
 	}
 
 	f.sim.SetRegionDown(down, true)
@@ -423,13 +424,13 @@ func TestRegionDownKeepsOthersFresh(t *testing.T) {
 	v := f.refresh(t)
 
 	for _, a := range []string{mainAccount, roleAccount} {
-		sameEndpoints(t, a+"/"+down+" (down)", partitionOf(v.Snapshot, a, down), before[a])
+		sameEndpoints(t, a+"/"+down+" (down)", partitionOf(t, v.Snapshot, a, down), before[a])
 		p := partitionState(t, v.Snapshot, a, down)
 		if !p.Stale || !strings.Contains(p.Error, "Unavailable") || p.Endpoints != len(before[a]) {
 			t.Errorf("down partition = %+v, want stale, the Unavailable error, %d endpoints", p, len(before[a]))
 		}
 		for _, r := range regions[:2] {
-			sameEndpoints(t, a+"/"+r, partitionOf(v.Snapshot, a, r), f.sim.Endpoints(a, r))
+			sameEndpoints(t, a+"/"+r, partitionOf(t, v.Snapshot, a, r), f.sim.Endpoints(a, r))
 			if p := partitionState(t, v.Snapshot, a, r); p.Stale || p.Error != "" {
 				t.Errorf("healthy partition = %+v, want fresh", p)
 			}
@@ -446,7 +447,7 @@ func TestRegionDownKeepsOthersFresh(t *testing.T) {
 
 	f.sim.SetRegionDown(down, false)
 	v = f.refresh(t)
-	sameEndpoints(t, "after recovery", v.Endpoints(), allOf(f.sim))
+	sameEndpoints(t, "after recovery", endpointtest.Messages(t, v.All()), allOf(f.sim))
 	if v.Stale() {
 		t.Errorf("still stale after the region came back: %+v", v.Partitions)
 	}

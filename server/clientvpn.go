@@ -73,16 +73,19 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 	if err != nil {
 		return nil, s.reader.connectError(ctx, err)
 	}
-	page, err := view.List(q)
+	page, err := view.List(ctx, q)
 	if err != nil {
 		return nil, s.reader.connectError(ctx, err)
 	}
 	setAge(ctx, view)
-	return &clientvpnv1.ListClientVpnEndpointsResponse{
-		ClientVpnEndpoints: page.Endpoints,
-		NextToken:          page.NextToken,
-		Snapshot:           snapshotInfo(view),
-	}, nil
+	res := &clientvpnv1.ListClientVpnEndpointsResponse{
+		NextToken: page.NextToken,
+		Snapshot:  snapshotInfo(view),
+	}
+	if err := setEndpoints(res, listEndpointsField, page.Endpoints, wantsJSON(ctx)); err != nil {
+		return nil, s.reader.connectError(ctx, err)
+	}
+	return res, nil
 }
 
 // GetClientVpnEndpoint implements clientvpnv1connect.ClientVpnServiceHandler.
@@ -100,7 +103,18 @@ func (s *ClientVpnService) GetClientVpnEndpoint(ctx context.Context, req *client
 		return nil, s.reader.connectError(ctx, err)
 	}
 	setAge(ctx, view)
-	return &clientvpnv1.GetClientVpnEndpointResponse{ClientVpnEndpoint: e, Snapshot: snapshotInfo(view)}, nil
+	res := &clientvpnv1.GetClientVpnEndpointResponse{Snapshot: snapshotInfo(view)}
+	if err := setEndpoints(res, getEndpointField, []*snapshot.Endpoint{e}, wantsJSON(ctx)); err != nil {
+		return nil, s.reader.connectError(ctx, err)
+	}
+	return res, nil
+}
+
+// wantsJSON reports whether the call is answered in JSON (see
+// requestWantsJSON).
+func wantsJSON(ctx context.Context) bool {
+	info, ok := connect.CallInfoForHandlerContext(ctx)
+	return ok && requestWantsJSON(info)
 }
 
 func errDryRun() error {

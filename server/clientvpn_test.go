@@ -220,7 +220,7 @@ func TestErrors(t *testing.T) {
 		{"filter without values", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{Filters: []*clientvpnv1.Filter{{Name: "vpc-id"}}})
 			return err
-		}, connect.CodeInvalidArgument, "the filter 'vpc-id' has no values"},
+		}, connect.CodeInvalidArgument, `the filter "vpc-id" has no values`},
 		{"bad token", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{NextToken: "garbage"})
 			return err
@@ -232,7 +232,7 @@ func TestErrors(t *testing.T) {
 		{"unknown ids", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{ClientVpnEndpointIds: []string{eps[0].GetClientVpnEndpointId(), "cvpn-endpoint-0000000000000dead"}})
 			return err
-		}, connect.CodeNotFound, "cvpn-endpoint-0000000000000dead cannot be found"},
+		}, connect.CodeNotFound, `"cvpn-endpoint-0000000000000dead" cannot be found`},
 		{"get unknown", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.GetClientVpnEndpoint(t.Context(), &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: "cvpn-endpoint-0000000000000beef"})
 			return err
@@ -240,7 +240,7 @@ func TestErrors(t *testing.T) {
 		{"get wrong region", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.GetClientVpnEndpoint(t.Context(), &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: eps[0].GetClientVpnEndpointId(), Region: "us-east-1"})
 			return err
-		}, connect.CodeNotFound, "in region us-east-1"},
+		}, connect.CodeNotFound, `in region "us-east-1"`},
 		{"get without id", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.GetClientVpnEndpoint(t.Context(), &clientvpnv1.GetClientVpnEndpointRequest{})
 			return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/ec2query"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
@@ -99,12 +100,18 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 	if err != nil {
 		return action, err
 	}
-	page, err := view.List(q)
+	page, err := view.List(r.Context(), q)
 	if err != nil {
 		return action, err
 	}
+	endpoints := make([]*clientvpnv1.ClientVpnEndpoint, len(page.Endpoints))
+	for i, e := range page.Endpoints {
+		if endpoints[i], err = e.Message(); err != nil {
+			return action, err
+		}
+	}
 	w.Header().Set("Age", ageSeconds(view.RefreshedAt))
-	if err := ec2query.WriteDescribeClientVpnEndpoints(w, requestID, page.Endpoints, page.NextToken); err != nil {
+	if err := ec2query.WriteDescribeClientVpnEndpoints(w, requestID, endpoints, page.NextToken); err != nil {
 		h.logger.DebugContext(r.Context(), "writing ec2 response", "error", err)
 	}
 	return action, nil

@@ -59,6 +59,8 @@ func NewHandler(opts Options) http.Handler {
 	handlerOpts := append([]connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(MaxRequestBytes),
+		connect.WithCodec(protoCodec{}),
+		connect.WithCodec(jsonCodec{}),
 	}, CompressionOptions()...)
 	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(NewClientVpnService(opts.Reader), handlerOpts...))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{reader: opts.Reader}, handlerOpts...))

@@ -19,19 +19,3 @@ type Partition struct {
 	// Endpoints is how many endpoints the partition holds.
 	Endpoints int `json:"endpoints"`
 }
-
-// Diff is the change between two consecutive snapshots, by endpoint key
-// (see Key).
-type Diff struct {
-	// Added are keys present only in the new snapshot.
-	Added []string `json:"added,omitempty"`
-	// Modified are keys present in both whose endpoint changed.
-	Modified []string `json:"modified,omitempty"`
-	// Deleted are keys present only in the old snapshot.
-	Deleted []string `json:"deleted,omitempty"`
-}
-
-// Empty reports whether the diff records no change.
-func (d Diff) Empty() bool {
-	return len(d.Added) == 0 && len(d.Modified) == 0 && len(d.Deleted) == 0
-}

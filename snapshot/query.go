@@ -1,11 +1,13 @@
 package snapshot
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/vpnfacade/vpnfacade"
-	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
 
 // Filter names the query engine supports. "tag:<key>" stands for any name
@@ -23,10 +25,6 @@ const (
 
 // FilterNames lists every filter the query engine supports.
 var FilterNames = []string{FilterEndpointID, FilterTransportProtocol, FilterVpcID, FilterStatus, FilterTag, FilterTagKey, FilterRegion, FilterAccountID}
-
-// EC2FilterNames lists the filters the real EC2 DescribeClientVpnEndpoints
-// accepts; the EC2 emulator restricts itself to them.
-var EC2FilterNames = []string{FilterEndpointID, FilterTransportProtocol, FilterTag}
 
 // indexedFilters are the single-valued filter names with an index (tag-key
 // and tag:<key> are indexed too, from each tag).
@@ -53,14 +51,13 @@ type Query struct {
 	Limit int
 	// NextToken continues a listing from a previous Page.
 	NextToken string
-	// FilterNames restricts the accepted filter names (nil: FilterNames).
-	FilterNames []string
 }
 
 // Page is one page of a listing.
 type Page struct {
-	// Endpoints of the page, in snapshot order.
-	Endpoints []*clientvpnv1.ClientVpnEndpoint
+	// Endpoints of the page, in snapshot order. They are shared: callers
+	// must not modify them.
+	Endpoints []*Endpoint
 	// NextToken continues the listing; empty on the last page.
 	NextToken string
 }
@@ -86,57 +83,39 @@ func (f *compiledFilter) matchValue(v string) bool {
 }
 
 // matches reports whether e has an attribute value matching f.
-func (f *compiledFilter) matches(e *clientvpnv1.ClientVpnEndpoint) bool {
+func (f *compiledFilter) matches(e *Endpoint) bool {
 	switch {
 	case f.tagKey != "":
-		for _, t := range e.GetTags() {
-			if t.GetKey() == f.tagKey && f.matchValue(t.GetValue()) {
+		for _, t := range e.tags {
+			if t.key == f.tagKey && f.matchValue(t.value) {
 				return true
 			}
 		}
 		return false
 	case f.name == FilterTagKey:
-		for _, t := range e.GetTags() {
-			if f.matchValue(t.GetKey()) {
+		for _, t := range e.tags {
+			if f.matchValue(t.key) {
 				return true
 			}
 		}
 		return false
 	}
-	v, ok := attributeValue(e, f.name)
+	v, ok := e.attribute(f.name)
 	return ok && f.matchValue(v)
 }
 
-// attributeValue returns the one value a single-valued filter name sees on
-// e; ok is false when e has none.
-func attributeValue(e *clientvpnv1.ClientVpnEndpoint, name string) (string, bool) {
-	switch name {
-	case FilterEndpointID:
-		return e.GetClientVpnEndpointId(), e.ClientVpnEndpointId != nil
-	case FilterTransportProtocol:
-		return vpnfacade.EnumString(e.GetTransportProtocol(), e.TransportProtocolUnrecognized)
-	case FilterVpcID:
-		return e.GetVpcId(), e.VpcId != nil
-	case FilterStatus:
-		if e.GetStatus() == nil {
-			return "", false
-		}
-		return vpnfacade.EnumString(e.GetStatus().GetCode(), e.GetStatus().CodeUnrecognized)
-	case FilterRegion:
-		return e.GetRegion(), true
-	case FilterAccountID:
-		return e.GetAccountId(), true
-	}
-	return "", false
-}
-
-// compileFilters validates filters against the allowed names.
-func compileFilters(filters []Filter, allowed []string) ([]compiledFilter, error) {
-	if allowed == nil {
-		allowed = FilterNames
+// compileFilters validates filters: names, values and limits.
+func compileFilters(filters []Filter) ([]compiledFilter, error) {
+	allowed := FilterNames
+	if len(filters) > MaxFilters {
+		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
+			"filters: %d filters given, more than the limit of %d", len(filters), MaxFilters)
 	}
 	out := make([]compiledFilter, 0, len(filters))
 	for _, f := range filters {
+		if err := checkLength("filters", f.Name); err != nil {
+			return nil, err
+		}
 		cf := compiledFilter{name: f.Name}
 		switch {
 		case strings.HasPrefix(f.Name, "tag:") && slices.Contains(allowed, FilterTag):
@@ -148,13 +127,20 @@ func compileFilters(filters []Filter, allowed []string) ([]compiledFilter, error
 		case f.Name != FilterTag && slices.Contains(allowed, f.Name):
 		default:
 			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
-				"The filter '%s' is invalid; supported filters: %s", f.Name, strings.Join(allowed, ", "))
+				"The filter '%s' is invalid; supported filters: %s", strings.Trim(vpnfacade.Quote(f.Name), `"`), strings.Join(allowed, ", "))
 		}
 		if len(f.Values) == 0 {
 			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
-				"the filter '%s' has no values; give at least one", f.Name)
+				"the filter %s has no values; give at least one", vpnfacade.Quote(f.Name))
+		}
+		if len(f.Values) > MaxValuesPerFilter {
+			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
+				"the filter %s has %d values, more than the limit of %d", vpnfacade.Quote(f.Name), len(f.Values), MaxValuesPerFilter)
 		}
 		for _, v := range f.Values {
+			if err := checkLength("filters", v); err != nil {
+				return nil, err
+			}
 			if strings.ContainsAny(v, `*?\`) {
 				cf.patterns = append(cf.patterns, v)
 			} else {
@@ -168,6 +154,7 @@ func compileFilters(filters []Filter, allowed []string) ([]compiledFilter, error
 
 // preparedQuery is a validated Query.
 type preparedQuery struct {
+	ids     []string // sorted, without duplicates
 	filters []compiledFilter
 	binding [8]byte
 	after   *sortKey // position after which the page starts; nil: the start
@@ -177,16 +164,25 @@ func prepare(q Query) (preparedQuery, error) {
 	if q.Limit < 1 {
 		return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, "max_results", "the page size must be at least 1, got %d", q.Limit)
 	}
+	if len(q.IDs) > MaxIDs {
+		return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, "client_vpn_endpoint_ids",
+			"client_vpn_endpoint_ids: %d ids given, more than the limit of %d", len(q.IDs), MaxIDs)
+	}
 	for _, id := range q.IDs {
 		if id == "" {
 			return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, "client_vpn_endpoint_ids", "an endpoint id is empty")
 		}
+		if err := checkLength("client_vpn_endpoint_ids", id); err != nil {
+			return preparedQuery{}, err
+		}
 	}
-	filters, err := compileFilters(q.Filters, q.FilterNames)
+	filters, err := compileFilters(q.Filters)
 	if err != nil {
 		return preparedQuery{}, err
 	}
-	p := preparedQuery{filters: filters, binding: queryBinding(q.IDs, q.Filters)}
+	ids := slices.Clone(q.IDs)
+	slices.Sort(ids)
+	p := preparedQuery{ids: slices.Compact(ids), filters: filters, binding: queryBinding(q.IDs, q.Filters)}
 	if q.NextToken != "" {
 		after, err := decodeToken(q.NextToken, p.binding)
 		if err != nil {
@@ -197,17 +193,23 @@ func prepare(q Query) (preparedQuery, error) {
 	return p, nil
 }
 
-// ValidateQuery checks q as List would (page size, ids, filters, token)
-// without reading any snapshot; dry runs use it.
+// ValidateQuery checks q as List would (page size, limits, ids, filters,
+// token) without reading any snapshot; dry runs use it.
 func ValidateQuery(q Query) error {
 	_, err := prepare(q)
 	return err
 }
 
-// List returns one page of the endpoints matching q, in snapshot order. Errors
-// are *vpnfacade.Error: EINVALID (field "max_results", "filters",
-// "next_token") or ENOTFOUND (field "client_vpn_endpoint_ids").
-func (s *Snapshot) List(q Query) (Page, error) {
+// checkEvery is how many positions List examines between two looks at its
+// context: a cancelled query stops within a few microseconds of work.
+const checkEvery = 1024
+
+// List returns one page of the endpoints matching q, in snapshot order. Its
+// cost is bounded by the limits (see MaxIDs) and by the snapshot's size, and
+// it stops early with ctx's error when ctx is done. Errors are
+// *vpnfacade.Error: EINVALID (field "max_results", "filters", "next_token",
+// "client_vpn_endpoint_ids") or ENOTFOUND (field "client_vpn_endpoint_ids").
+func (s *Snapshot) List(ctx context.Context, q Query) (Page, error) {
 	p, err := prepare(q)
 	if err != nil {
 		return Page{}, err
@@ -215,21 +217,20 @@ func (s *Snapshot) List(q Query) (Page, error) {
 	filters, binding := p.filters, p.binding
 	var start int
 	if p.after != nil {
-		start, _ = slices.BinarySearchFunc(s.keys, *p.after, sortKey.compare)
-		if start < len(s.keys) && s.keys[start] == *p.after {
+		start = s.search(*p.after)
+		if start < len(s.endpoints) && s.endpoints[start].sortKey() == *p.after {
 			start++
 		}
 	}
 
 	var candidates []int32 // positions that can match, when narrowed
 	narrowed := false
-	if len(q.IDs) > 0 {
+	if len(p.ids) > 0 {
 		narrowed = true
 		var missing []string
-		candidates, missing = s.positionsOfIDs(q.IDs)
+		candidates, missing = s.positionsOfIDs(p.ids)
 		if len(missing) > 0 {
-			return Page{}, vpnfacade.Errorf(vpnfacade.ENOTFOUND, "client_vpn_endpoint_ids",
-				"the Client VPN endpoint(s) %s cannot be found", strings.Join(missing, ", "))
+			return Page{}, errMissing(missing)
 		}
 	}
 	chosen := -1 // the filter whose index gave the candidates: they all match it
@@ -239,18 +240,13 @@ func (s *Snapshot) List(q Query) (Page, error) {
 		}
 	}
 
-	page := Page{Endpoints: make([]*clientvpnv1.ClientVpnEndpoint, 0, min(q.Limit, 128))}
-	var ids map[string]bool
-	if len(q.IDs) > 0 {
-		ids = make(map[string]bool, len(q.IDs))
-		for _, id := range q.IDs {
-			ids[id] = true
-		}
-	}
+	page := Page{Endpoints: make([]*Endpoint, 0, min(q.Limit, 128))}
 	match := func(i int) bool {
-		e := s.endpoints[i]
-		if ids != nil && !ids[e.GetClientVpnEndpointId()] {
-			return false
+		e := &s.endpoints[i]
+		if len(p.ids) > 0 && chosen >= 0 {
+			if _, found := slices.BinarySearch(p.ids, e.id); !found {
+				return false
+			}
 		}
 		for j := range filters {
 			if j != chosen && !filters[j].matches(e) {
@@ -267,33 +263,58 @@ func (s *Snapshot) List(q Query) (Page, error) {
 			return true
 		}
 		if len(page.Endpoints) == q.Limit {
-			page.NextToken = encodeToken(binding, s.keys[last])
+			page.NextToken = encodeToken(binding, s.endpoints[last].sortKey())
 			return false
 		}
-		page.Endpoints = append(page.Endpoints, s.endpoints[i])
+		page.Endpoints = append(page.Endpoints, &s.endpoints[i])
 		last = i
 		return true
 	}
 	if !narrowed {
-		for i := start; i < len(s.endpoints) && emit(i); i++ {
+		for i := start; i < len(s.endpoints); i++ {
+			if (i-start)%checkEvery == checkEvery-1 && ctx.Err() != nil {
+				return Page{}, ctx.Err()
+			}
+			if !emit(i) {
+				break
+			}
 		}
 	} else {
 		j, _ := slices.BinarySearch(candidates, int32(start))
-		for ; j < len(candidates) && emit(int(candidates[j])); j++ {
+		for n := 0; j < len(candidates); j, n = j+1, n+1 {
+			if n%checkEvery == checkEvery-1 && ctx.Err() != nil {
+				return Page{}, ctx.Err()
+			}
+			if !emit(int(candidates[j])) {
+				break
+			}
 		}
 	}
 	return page, nil
 }
 
-// positionsOfIDs returns the ascending positions holding any of ids, and the
-// ids held nowhere.
+// errMissing reports ids that no endpoint has, naming at most a few.
+func errMissing(missing []string) error {
+	const most = 5
+	names := make([]string, 0, most)
+	for _, id := range missing[:min(len(missing), most)] {
+		names = append(names, vpnfacade.Quote(id))
+	}
+	more := ""
+	if len(missing) > most {
+		more = fmt.Sprintf(" and %d more", len(missing)-most)
+	}
+	return vpnfacade.Errorf(vpnfacade.ENOTFOUND, "client_vpn_endpoint_ids",
+		"the Client VPN endpoint(s) %s%s cannot be found", strings.Join(names, ", "), more)
+}
+
+// positionsOfIDs returns the ascending positions holding any of ids (sorted,
+// without duplicates), and the ids held nowhere.
 func (s *Snapshot) positionsOfIDs(ids []string) (positions []int32, missing []string) {
 	for _, id := range ids {
 		p := s.index[indexKey(FilterEndpointID, id)]
 		if len(p) == 0 {
-			if !slices.Contains(missing, id) {
-				missing = append(missing, id)
-			}
+			missing = append(missing, id)
 			continue
 		}
 		positions = append(positions, p...)
@@ -324,44 +345,46 @@ func (s *Snapshot) indexed(f *compiledFilter) ([]int32, bool) {
 }
 
 // wildcardMatch reports whether s matches pattern, where * matches any run
-// of characters (including none), ? exactly one, and \ makes the next
-// character literal.
+// of characters (including none), ? exactly one character, and \ makes the
+// next character literal. It allocates nothing and takes at most
+// len(pattern) × len(s) steps: on a mismatch it resumes after the last *
+// only, one character further into s each time.
 func wildcardMatch(pattern, s string) bool {
-	p := []rune(pattern)
-	t := []rune(s)
-	var pi, ti int
-	starP, starT := -1, 0
-	for ti < len(t) {
-		if pi < len(p) {
-			switch c := p[pi]; {
+	var pi, si int
+	starP, starS := -1, 0
+	for si < len(s) {
+		if pi < len(pattern) {
+			switch c := pattern[pi]; {
 			case c == '*':
-				starP, starT = pi, ti
+				starP, starS = pi, si
 				pi++
 				continue
 			case c == '?':
+				_, n := utf8.DecodeRuneInString(s[si:])
 				pi++
-				ti++
+				si += n
 				continue
-			case c == '\\' && pi+1 < len(p):
-				if p[pi+1] == t[ti] {
+			case c == '\\' && pi+1 < len(pattern):
+				if pattern[pi+1] == s[si] {
 					pi += 2
-					ti++
+					si++
 					continue
 				}
-			case c == t[ti]:
+			case c == s[si]:
 				pi++
-				ti++
+				si++
 				continue
 			}
 		}
 		if starP < 0 {
 			return false
 		}
-		starT++
-		pi, ti = starP+1, starT
+		_, n := utf8.DecodeRuneInString(s[starS:])
+		starS += n
+		pi, si = starP+1, starS
 	}
-	for pi < len(p) && p[pi] == '*' {
+	for pi < len(pattern) && pattern[pi] == '*' {
 		pi++
 	}
-	return pi == len(p)
+	return pi == len(pattern)
 }

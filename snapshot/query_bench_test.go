@@ -2,7 +2,6 @@ package snapshot_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/vpnfacade/vpnfacade/internal/endpointtest"
 	"github.com/vpnfacade/vpnfacade/snapshot"
@@ -11,7 +10,7 @@ import (
 // memoryView returns a snapshot of n rich endpoints.
 func memoryView(b *testing.B, n int) *snapshot.Snapshot {
 	b.Helper()
-	return snapshot.New(1, time.Now(), nil, endpointtest.Rich(n, 42, "1"))
+	return endpointtest.Snapshot(b, 1, endpointtest.Rich(n, 42, "1"))
 }
 
 // BenchmarkListPages reads every page of 100 of a two-filter listing of
@@ -25,7 +24,7 @@ func BenchmarkListPages(b *testing.B) {
 	}}
 	pages, endpoints := 0, 0
 	for b.Loop() {
-		page, err := view.List(q)
+		page, err := view.List(b.Context(), q)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -42,7 +41,7 @@ func BenchmarkListWildcard(b *testing.B) {
 	view := memoryView(b, 10_000)
 	q := snapshot.Query{Limit: 100, Filters: []snapshot.Filter{{Name: "tag:Name", Values: []string{"vpn-9*"}}}}
 	for b.Loop() {
-		if page, err := view.List(q); err != nil || len(page.Endpoints) == 0 {
+		if page, err := view.List(b.Context(), q); err != nil || len(page.Endpoints) == 0 {
 			b.Fatalf("List: %d endpoints, %v", len(page.Endpoints), err)
 		}
 	}
@@ -52,14 +51,16 @@ func BenchmarkListWildcard(b *testing.B) {
 func BenchmarkListByIDs(b *testing.B) {
 	view := memoryView(b, 10_000)
 	var ids []string
-	for i, e := range view.Endpoints() {
+	i := 0
+	for e := range view.All() {
 		if i%997 == 0 && len(ids) < 10 {
-			ids = append(ids, e.GetClientVpnEndpointId())
+			ids = append(ids, e.ID())
 		}
+		i++
 	}
 	q := snapshot.Query{Limit: 100, IDs: ids}
 	for b.Loop() {
-		if page, err := view.List(q); err != nil || len(page.Endpoints) < len(ids) {
+		if page, err := view.List(b.Context(), q); err != nil || len(page.Endpoints) < len(ids) {
 			b.Fatalf("List: %d endpoints, %v", len(page.Endpoints), err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -15,12 +14,8 @@ import (
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
-func newSnapshot(version uint64, eps []*clientvpnv1.ClientVpnEndpoint) *snapshot.Snapshot {
-	cloned := make([]*clientvpnv1.ClientVpnEndpoint, len(eps))
-	for i, e := range eps {
-		cloned[i] = proto.CloneOf(e)
-	}
-	return snapshot.New(version, time.Unix(1700000000, 0), nil, cloned)
+func newSnapshot(t testing.TB, version uint64, eps []*clientvpnv1.ClientVpnEndpoint) *snapshot.Snapshot {
+	return endpointtest.Snapshot(t, version, eps)
 }
 
 // listAll pages through q with the given page size.
@@ -31,14 +26,14 @@ func listAll(t *testing.T, snap func(page int) *snapshot.Snapshot, q snapshot.Qu
 		if page > 10000 {
 			t.Fatal("pagination does not end")
 		}
-		p, err := snap(page).List(q)
+		p, err := snap(page).List(t.Context(), q)
 		if err != nil {
 			t.Fatalf("List page %d: %v", page, err)
 		}
 		if len(p.Endpoints) > q.Limit {
 			t.Fatalf("page %d has %d endpoints, limit %d", page, len(p.Endpoints), q.Limit)
 		}
-		all = append(all, p.Endpoints...)
+		all = append(all, endpointtest.Messages(t, slices.Values(p.Endpoints))...)
 		if p.NextToken == "" {
 			return all
 		}
@@ -115,7 +110,7 @@ func keys(eps []*clientvpnv1.ClientVpnEndpoint) []string {
 
 func TestListPagesEverythingOnceInOrder(t *testing.T) {
 	eps := endpointtest.Varied(1000, 1)
-	snap := newSnapshot(1, eps)
+	snap := newSnapshot(t, 1, eps)
 	for _, limit := range []int{1, 5, 7, 100, 999, 1000, 5000} {
 		got := listAll(t, func(int) *snapshot.Snapshot { return snap }, snapshot.Query{Limit: limit})
 		if len(got) != len(eps) {
@@ -134,7 +129,7 @@ func TestListPagesEverythingOnceInOrder(t *testing.T) {
 
 func TestListFiltersMatchOracle(t *testing.T) {
 	eps := endpointtest.Varied(600, 2)
-	snap := newSnapshot(1, eps)
+	snap := newSnapshot(t, 1, eps)
 	cases := []struct {
 		name    string
 		ids     []string
@@ -172,8 +167,8 @@ func TestListFiltersMatchOracle(t *testing.T) {
 
 func TestListErrors(t *testing.T) {
 	eps := endpointtest.Varied(50, 3)
-	snap := newSnapshot(1, eps)
-	first, err := snap.List(snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"prod", "dev"}}}})
+	snap := newSnapshot(t, 1, eps)
+	first, err := snap.List(t.Context(), snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"prod", "dev"}}}})
 	if err != nil || first.NextToken == "" {
 		t.Fatalf("first page: %v, token %q", err, first.NextToken)
 	}
@@ -187,18 +182,17 @@ func TestListErrors(t *testing.T) {
 		msg   string
 	}{
 		{"unknown filter", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "colour", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "The filter 'colour' is invalid; supported filters: endpoint-id"},
-		{"ec2 dialect rejects vpc-id", snapshot.Query{Limit: 5, FilterNames: snapshot.EC2FilterNames, Filters: []snapshot.Filter{{Name: "vpc-id", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "supported filters: endpoint-id, transport-protocol, tag:<key>"},
 		{"filter without values", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "vpc-id"}}}, vpnfacade.EINVALID, "filters", "no values"},
 		{"empty tag key", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "tag:", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "tag:"},
 		{"zero limit", snapshot.Query{}, vpnfacade.EINVALID, "max_results", "at least 1"},
 		{"garbage token", snapshot.Query{Limit: 5, NextToken: "not a token!"}, vpnfacade.EINVALID, "next_token", "not a token this service issued"},
 		{"tampered token", snapshot.Query{Limit: 5, NextToken: string(tampered), Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"prod", "dev"}}}}, vpnfacade.EINVALID, "next_token", "invalid"},
 		{"token with other filters", snapshot.Query{Limit: 5, NextToken: first.NextToken, Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"prod"}}}}, vpnfacade.EINVALID, "next_token", "different ids or filters"},
-		{"missing ids", snapshot.Query{Limit: 5, IDs: []string{eps[0].GetClientVpnEndpointId(), "cvpn-endpoint-00000000000000000", "cvpn-endpoint-nope"}}, vpnfacade.ENOTFOUND, "client_vpn_endpoint_ids", "cvpn-endpoint-00000000000000000, cvpn-endpoint-nope"},
+		{"missing ids", snapshot.Query{Limit: 5, IDs: []string{eps[0].GetClientVpnEndpointId(), "cvpn-endpoint-00000000000000000", "cvpn-endpoint-nope"}}, vpnfacade.ENOTFOUND, "client_vpn_endpoint_ids", `"cvpn-endpoint-00000000000000000", "cvpn-endpoint-nope"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := snap.List(tc.q)
+			_, err := snap.List(t.Context(), tc.q)
 			if vpnfacade.ErrorCodeOf(err) != tc.code || vpnfacade.ErrorFieldOf(err) != tc.field || !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("List = %v; want code %s, field %s, message containing %q", err, tc.code, tc.field, tc.msg)
 			}
@@ -206,7 +200,7 @@ func TestListErrors(t *testing.T) {
 	}
 	// Filter order and value order do not matter to the binding.
 	q := snapshot.Query{Limit: 5, NextToken: first.NextToken, Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"dev", "prod"}}}}
-	if _, err := snap.List(q); err != nil {
+	if _, err := snap.List(t.Context(), q); err != nil {
 		t.Errorf("token refused for the same filters in another order: %v", err)
 	}
 }
@@ -222,7 +216,7 @@ func TestTokenSurvivesRefresh(t *testing.T) {
 		}
 	}
 	next = append(next, endpointtest.Varied(100, 5)...) // add new ones
-	snaps := []*snapshot.Snapshot{newSnapshot(1, old), newSnapshot(2, next)}
+	snaps := []*snapshot.Snapshot{newSnapshot(t, 1, old), newSnapshot(t, 2, next)}
 	got := listAll(t, func(page int) *snapshot.Snapshot { return snaps[min(page/3, 1)] }, snapshot.Query{Limit: 40})
 	seen := map[string]int{}
 	for _, e := range got {
@@ -247,13 +241,13 @@ func TestGet(t *testing.T) {
 	dup := proto.CloneOf(eps[3])
 	dup.Region = "ap-south-1"
 	eps = append(eps, dup)
-	snap := newSnapshot(1, eps)
+	snap := newSnapshot(t, 1, eps)
 	id := eps[3].GetClientVpnEndpointId()
 	got, err := snap.Get(id, "ap-south-1", "")
-	if err != nil || got.GetRegion() != "ap-south-1" {
+	if err != nil || got.Region() != "ap-south-1" {
 		t.Fatalf("Get(%s, ap-south-1) = %v, %v", id, got, err)
 	}
-	if got, err := snap.Get(id, "", ""); err != nil || got.GetClientVpnEndpointId() != id {
+	if got, err := snap.Get(id, "", ""); err != nil || got.ID() != id {
 		t.Errorf("Get(%s) = %v, %v", id, got, err)
 	}
 	if _, err := snap.Get(id, "sa-east-1", ""); vpnfacade.ErrorCodeOf(err) != vpnfacade.ENOTFOUND || !strings.Contains(err.Error(), "sa-east-1") {
@@ -265,14 +259,14 @@ func TestGet(t *testing.T) {
 }
 
 func FuzzListQuery(f *testing.F) {
-	snap := newSnapshot(1, endpointtest.Varied(200, 7))
-	first, _ := snap.List(snapshot.Query{Limit: 5})
+	snap := newSnapshot(f, 1, endpointtest.Varied(200, 7))
+	first, _ := snap.List(f.Context(), snapshot.Query{Limit: 5})
 	f.Add("tag:team", "n*t", first.NextToken, 5)
 	f.Add("endpoint-id", `cvpn-\*?`, "AQ", 0)
 	f.Add("colour", "", "", -3)
 	f.Fuzz(func(t *testing.T, name, value, token string, limit int) {
 		q := snapshot.Query{Limit: limit, NextToken: token, Filters: []snapshot.Filter{{Name: name, Values: []string{value}}}}
-		p, err := snap.List(q)
+		p, err := snap.List(t.Context(), q)
 		if err != nil {
 			if c := vpnfacade.ErrorCodeOf(err); c != vpnfacade.EINVALID {
 				t.Fatalf("List returned %v (code %s); want EINVALID or success", err, c)

@@ -1,12 +1,23 @@
 // Package snapshot is one immutable, indexed copy of every cached endpoint
 // and its query engine: ids, EC2 filters with wildcards, keyset pagination
 // and the page tokens that carry it across snapshots.
+//
+// A snapshot keeps each endpoint as its protobuf wire bytes, encoded once
+// when the snapshot is built, and a compact record of what sorting,
+// filtering and tokens need; transports assemble responses from the bytes.
 package snapshot
 
 import (
+	"cmp"
+	"fmt"
+	"iter"
 	"slices"
+	"sort"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
@@ -23,8 +34,7 @@ type Snapshot struct {
 	// Partitions describes each (account, region) the snapshot holds.
 	Partitions []Partition
 
-	endpoints []*clientvpnv1.ClientVpnEndpoint
-	keys      []sortKey
+	endpoints []Endpoint
 	// index maps an indexed attribute ("endpoint-id\x00cvpn-…",
 	// "tag:Name\x00web", …) to the ascending positions holding it.
 	index map[string][]int32
@@ -37,13 +47,7 @@ type sortKey struct {
 }
 
 func (k sortKey) compare(o sortKey) int {
-	if c := strings.Compare(k.id, o.id); c != 0 {
-		return c
-	}
-	if c := strings.Compare(k.region, o.region); c != 0 {
-		return c
-	}
-	return strings.Compare(k.account, o.account)
+	return cmp.Or(strings.Compare(k.id, o.id), strings.Compare(k.region, o.region), strings.Compare(k.account, o.account))
 }
 
 // Key returns the identity of an endpoint across partitions,
@@ -56,47 +60,157 @@ func keyOf(e *clientvpnv1.ClientVpnEndpoint) sortKey {
 	return sortKey{id: e.GetClientVpnEndpointId(), region: e.GetRegion(), account: e.GetAccountId()}
 }
 
-// New sorts endpoints and indexes them. It takes ownership of the
-// slice and the messages: the caller must not modify them afterwards.
-func New(version uint64, refreshedAt time.Time, partitions []Partition, endpoints []*clientvpnv1.ClientVpnEndpoint) *Snapshot {
-	slices.SortStableFunc(endpoints, func(a, b *clientvpnv1.ClientVpnEndpoint) int {
+// marshalOptions encode endpoints deterministically, so that equal endpoints
+// have equal bytes (diffs and entity tags compare bytes).
+var marshalOptions = proto.MarshalOptions{Deterministic: true}
+
+// New sorts endpoints, encodes each once and indexes them. It does not keep
+// the messages: the caller may reuse them.
+func New(version uint64, refreshedAt time.Time, partitions []Partition, endpoints []*clientvpnv1.ClientVpnEndpoint) (*Snapshot, error) {
+	sorted := slices.Clone(endpoints)
+	slices.SortStableFunc(sorted, func(a, b *clientvpnv1.ClientVpnEndpoint) int {
 		return keyOf(a).compare(keyOf(b))
 	})
+	size := 0
+	for _, e := range sorted {
+		size += proto.Size(e)
+	}
+	arena := make([]byte, 0, size)
+	wires := make([][]byte, len(sorted))
+	for i, e := range sorted {
+		start := len(arena)
+		var err error
+		if arena, err = marshalOptions.MarshalAppend(arena, e); err != nil {
+			return nil, fmt.Errorf("snapshot: encode endpoint %s: %w", Key(e), err)
+		}
+		wires[i] = arena[start:len(arena):len(arena)]
+	}
+	return build(version, refreshedAt, partitions, wires, true)
+}
+
+// FromWire builds a snapshot from endpoints already encoded (as Wire
+// returns them), in chunks of length-prefixed encodings (a uvarint length,
+// then the bytes) as AppendWire writes them. It takes ownership of the
+// chunks and reads only the attributes it indexes, not whole messages.
+func FromWire(version uint64, refreshedAt time.Time, partitions []Partition, chunks [][]byte) (*Snapshot, error) {
+	var wires [][]byte
+	for _, chunk := range chunks {
+		for len(chunk) > 0 {
+			v, n := protowire.ConsumeBytes(chunk)
+			if n < 0 {
+				return nil, errCorrupt
+			}
+			wires = append(wires, v[:len(v):len(v)])
+			chunk = chunk[n:]
+		}
+	}
+	return build(version, refreshedAt, partitions, wires, false)
+}
+
+// AppendWire appends the endpoint encodings of s, from position from on, to
+// dst as FromWire reads them, until dst reaches limit bytes (at least one
+// endpoint is appended). It returns dst and the position to continue from.
+func (s *Snapshot) AppendWire(dst []byte, from, limit int) ([]byte, int) {
+	i := from
+	for ; i < len(s.endpoints) && (i == from || len(dst) < limit); i++ {
+		dst = protowire.AppendBytes(dst, s.endpoints[i].wire)
+	}
+	return dst, i
+}
+
+func build(version uint64, refreshedAt time.Time, partitions []Partition, wires [][]byte, sorted bool) (*Snapshot, error) {
 	s := &Snapshot{
 		Version:     version,
 		RefreshedAt: refreshedAt,
 		Partitions:  partitions,
-		endpoints:   endpoints,
-		keys:        make([]sortKey, len(endpoints)),
+		endpoints:   make([]Endpoint, len(wires)),
 		index:       make(map[string][]int32),
 	}
-	for i, e := range endpoints {
-		s.keys[i] = keyOf(e)
+	in := interner{}
+	for i, w := range wires {
+		if err := readEndpoint(&s.endpoints[i], w, in); err != nil {
+			return nil, fmt.Errorf("snapshot: endpoint %d: %w", i, err)
+		}
+	}
+	if !sorted && !s.sorted() {
+		// Not in snapshot order (written by something else than
+		// AppendWire): order the encodings and read them again.
+		perm := make([]int, len(wires))
+		for i := range perm {
+			perm[i] = i
+		}
+		slices.SortStableFunc(perm, func(a, b int) int {
+			return s.endpoints[a].sortKey().compare(s.endpoints[b].sortKey())
+		})
+		ordered := make([][]byte, len(wires))
+		for i, j := range perm {
+			ordered[i] = wires[j]
+		}
+		return build(version, refreshedAt, partitions, ordered, true)
+	}
+	for i := range s.endpoints {
+		e := &s.endpoints[i]
 		add := func(name, value string) {
 			k := indexKey(name, value)
 			s.index[k] = append(s.index[k], int32(i))
 		}
 		for _, name := range indexedFilters {
-			if v, ok := attributeValue(e, name); ok {
+			if v, ok := e.attribute(name); ok {
 				add(name, v)
 			}
 		}
-		for _, t := range e.GetTags() {
-			add(FilterTagKey, t.GetKey())
-			add("tag:"+t.GetKey(), t.GetValue())
+		for _, t := range e.tags {
+			add(FilterTagKey, t.key)
+			add("tag:"+t.key, t.value)
 		}
 	}
-	return s
+	return s, nil
+}
+
+func (s *Snapshot) sorted() bool {
+	for i := 1; i < len(s.endpoints); i++ {
+		if s.endpoints[i-1].sortKey().compare(s.endpoints[i].sortKey()) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// search returns the first position whose key is not below k.
+func (s *Snapshot) search(k sortKey) int {
+	return sort.Search(len(s.endpoints), func(i int) bool { return s.endpoints[i].sortKey().compare(k) >= 0 })
 }
 
 func indexKey(name, value string) string { return name + "\x00" + value }
 
-// Endpoints returns every endpoint in snapshot order. The slice and the
-// messages are shared: callers must not modify them.
-func (s *Snapshot) Endpoints() []*clientvpnv1.ClientVpnEndpoint { return s.endpoints }
-
 // Len returns the number of endpoints.
 func (s *Snapshot) Len() int { return len(s.endpoints) }
+
+// All returns every endpoint in snapshot order. The endpoints are shared:
+// callers must not modify them.
+func (s *Snapshot) All() iter.Seq[*Endpoint] {
+	return func(yield func(*Endpoint) bool) {
+		for i := range s.endpoints {
+			if !yield(&s.endpoints[i]) {
+				return
+			}
+		}
+	}
+}
+
+// Messages decodes every endpoint, in snapshot order, into new messages the
+// caller owns. It costs a full decode: readers use All or List instead.
+func (s *Snapshot) Messages() ([]*clientvpnv1.ClientVpnEndpoint, error) {
+	out := make([]*clientvpnv1.ClientVpnEndpoint, len(s.endpoints))
+	for i := range s.endpoints {
+		m, err := s.endpoints[i].Message()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = m
+	}
+	return out, nil
+}
 
 // PartitionsStale reports whether any partition kept older data after a
 // failed refresh.
@@ -107,29 +221,31 @@ func (s *Snapshot) PartitionsStale() bool {
 // Get returns the endpoint with the given id. region and accountID, when
 // not empty, narrow the match; when several partitions hold the id and the
 // call does not narrow it to one, the first in snapshot order is returned.
-func (s *Snapshot) Get(id, region, accountID string) (*clientvpnv1.ClientVpnEndpoint, error) {
+func (s *Snapshot) Get(id, region, accountID string) (*Endpoint, error) {
 	if id == "" {
 		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "client_vpn_endpoint_id", "client_vpn_endpoint_id is required")
 	}
-	i, _ := slices.BinarySearchFunc(s.keys, sortKey{id: id}, sortKey.compare)
-	for ; i < len(s.keys) && s.keys[i].id == id; i++ {
-		k := s.keys[i]
-		if (region == "" || k.region == region) && (accountID == "" || k.account == accountID) {
-			return s.endpoints[i], nil
+	if err := checkLength("client_vpn_endpoint_id", id); err != nil {
+		return nil, err
+	}
+	for i := s.search(sortKey{id: id}); i < len(s.endpoints) && s.endpoints[i].id == id; i++ {
+		e := &s.endpoints[i]
+		if (region == "" || e.region == region) && (accountID == "" || e.account == accountID) {
+			return e, nil
 		}
 	}
 	return nil, vpnfacade.Errorf(vpnfacade.ENOTFOUND, "client_vpn_endpoint_id",
-		"the Client VPN endpoint %q cannot be found%s", id, where(region, accountID))
+		"the Client VPN endpoint %s cannot be found%s", vpnfacade.Quote(id), where(region, accountID))
 }
 
 func where(region, accountID string) string {
 	switch {
 	case region != "" && accountID != "":
-		return " in region " + region + " of account " + accountID
+		return " in region " + vpnfacade.Quote(region) + " of account " + vpnfacade.Quote(accountID)
 	case region != "":
-		return " in region " + region
+		return " in region " + vpnfacade.Quote(region)
 	case accountID != "":
-		return " in account " + accountID
+		return " in account " + vpnfacade.Quote(accountID)
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -37,7 +38,10 @@ func (m *Memory) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsh
 	if prev := m.current.Load(); prev != nil {
 		version = prev.Version + 1
 	}
-	snap := snapshot.New(version, pub.RefreshedAt, pub.Partitions, pub.Endpoints)
+	snap, err := snapshot.New(version, pub.RefreshedAt, pub.Partitions, pub.Endpoints)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "the snapshot cannot be encoded"), err)
+	}
 	m.current.Store(snap)
 	return snap, nil
 }

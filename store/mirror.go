@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpnfacade/vpnfacade"
-	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
@@ -173,7 +172,8 @@ func (r *Redis) recordSync(err error) {
 	}
 }
 
-// load reads and decodes one version.
+// load reads one version. Endpoints stay encoded: only the attributes the
+// snapshot indexes are read from them.
 func (r *Redis) load(ctx context.Context, version uint64) (*snapshot.Snapshot, error) {
 	key := r.keys.snapshot(version)
 	vals, err := r.client.HMGet(ctx, key, metaFieldNames...).Result()
@@ -184,7 +184,7 @@ func (r *Redis) load(ctx context.Context, version uint64) (*snapshot.Snapshot, e
 	if err != nil {
 		return nil, fmt.Errorf("store: read version %d: %w", version, err)
 	}
-	endpoints := make([]*clientvpnv1.ClientVpnEndpoint, 0, meta.count)
+	all := make([][]byte, 0, meta.chunks)
 	fields := make([]string, 0, chunksPerTrip)
 	for start := 0; start < meta.chunks; start += chunksPerTrip {
 		fields = fields[:0]
@@ -200,15 +200,17 @@ func (r *Redis) load(ctx context.Context, version uint64) (*snapshot.Snapshot, e
 			if !ok {
 				return nil, fmt.Errorf("store: read version %d: %s is missing", version, fields[i])
 			}
-			if endpoints, err = decodeChunk(endpoints, []byte(s)); err != nil {
-				return nil, fmt.Errorf("store: read version %d, %s: %w", version, fields[i], err)
-			}
+			all = append(all, []byte(s))
 		}
 	}
-	if len(endpoints) != meta.count {
-		return nil, fmt.Errorf("store: read version %d: %d endpoints decoded, %d recorded", version, len(endpoints), meta.count)
+	snap, err := snapshot.FromWire(version, meta.refreshedAt, meta.partitions, all)
+	if err != nil {
+		return nil, fmt.Errorf("store: read version %d: %w", version, err)
 	}
-	return snapshot.New(version, meta.refreshedAt, meta.partitions, endpoints), nil
+	if snap.Len() != meta.count {
+		return nil, fmt.Errorf("store: read version %d: %d endpoints read, %d recorded", version, snap.Len(), meta.count)
+	}
+	return snap, nil
 }
 
 // advance makes s the mirror's snapshot unless the mirror already holds

@@ -39,7 +39,7 @@ func BenchmarkList(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		page, err := view.List(q)
+		page, err := view.List(b.Context(), q)
 		if err != nil || len(page.Endpoints) != 100 {
 			b.Fatalf("List: %d endpoints, %v", len(page.Endpoints), err)
 		}

@@ -1,17 +1,11 @@
 package store
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
-
-	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
@@ -40,48 +34,16 @@ const (
 
 func chunkField(i int) string { return chunkFieldName + strconv.Itoa(i) }
 
-// encodeChunks encodes endpoints, in order, into chunks.
-func encodeChunks(endpoints []*clientvpnv1.ClientVpnEndpoint) ([][]byte, error) {
+// encodeChunks splits the endpoint encodings of s, in order, into chunks
+// of about chunkBytes.
+func encodeChunks(s *snapshot.Snapshot) [][]byte {
 	var chunks [][]byte
-	var cur []byte
-	marshal := proto.MarshalOptions{UseCachedSize: true}
-	for _, e := range endpoints {
-		size := proto.Size(e)
-		if cur == nil {
-			cur = make([]byte, 0, max(chunkBytes+chunkBytes/4, size+binary.MaxVarintLen64))
-		}
-		cur = protowire.AppendVarint(cur, uint64(size))
-		var err error
-		cur, err = marshal.MarshalAppend(cur, e)
-		if err != nil {
-			return nil, fmt.Errorf("store: encode endpoint %s: %w", snapshot.Key(e), err)
-		}
-		if len(cur) >= chunkBytes {
-			chunks = append(chunks, cur)
-			cur = nil
-		}
+	for from := 0; from < s.Len(); {
+		var chunk []byte
+		chunk, from = s.AppendWire(make([]byte, 0, chunkBytes+chunkBytes/4), from, chunkBytes)
+		chunks = append(chunks, chunk)
 	}
-	if cur != nil {
-		chunks = append(chunks, cur)
-	}
-	return chunks, nil
-}
-
-// decodeChunk appends the endpoints of one chunk to out.
-func decodeChunk(out []*clientvpnv1.ClientVpnEndpoint, chunk []byte) ([]*clientvpnv1.ClientVpnEndpoint, error) {
-	for len(chunk) > 0 {
-		n, k := protowire.ConsumeVarint(chunk)
-		if k < 0 || n > uint64(len(chunk)-k) {
-			return out, errors.New("store: corrupt chunk: bad length prefix")
-		}
-		e := &clientvpnv1.ClientVpnEndpoint{}
-		if err := proto.Unmarshal(chunk[k:k+int(n)], e); err != nil {
-			return out, fmt.Errorf("store: corrupt chunk: decode endpoint: %w", err)
-		}
-		out = append(out, e)
-		chunk = chunk[k+int(n):]
-	}
-	return out, nil
+	return chunks
 }
 
 // snapshotMeta is the part of a stored snapshot besides its endpoints.

@@ -99,7 +99,8 @@ redis.call('PUBLISH', ARGV[5], version)
 return {'ok', version}
 `)
 
-// Publish implements Store. It encodes the endpoints, takes the next
+// Publish implements Store. It encodes the endpoints (once: the mirror
+// serves the same bytes), takes the next
 // version, writes the version's hash in pipelined chunks, then flips the
 // current pointer with one script. A publication whose Epoch is below the
 // stored fencing epoch (see EpochKey), or whose version was overtaken by a
@@ -118,11 +119,11 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	for i := range partitions {
 		partitions[i].RefreshedAt = partitions[i].RefreshedAt.Round(0).UTC()
 	}
-	snap := snapshot.New(0, pub.RefreshedAt.Round(0).UTC(), partitions, pub.Endpoints)
-	chunks, err := encodeChunks(snap.Endpoints())
+	snap, err := snapshot.New(0, pub.RefreshedAt.Round(0).UTC(), partitions, pub.Endpoints)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "the snapshot cannot be encoded"), err)
 	}
+	chunks := encodeChunks(snap)
 	meta := snapshotMeta{refreshedAt: snap.RefreshedAt, partitions: partitions, count: snap.Len(), chunks: len(chunks)}
 	fields, err := meta.fields(pub.Epoch)
 	if err != nil {

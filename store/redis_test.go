@@ -94,7 +94,8 @@ func TestRedisRoundTrip10k(t *testing.T) {
 	for _, e := range want {
 		byKey[snapshot.Key(e)] = e
 	}
-	for i, e := range got.Endpoints() {
+	gotEndpoints, snapEndpoints := endpointtest.Messages(t, got.All()), endpointtest.Messages(t, snap.All())
+	for i, e := range gotEndpoints {
 		w, ok := byKey[snapshot.Key(e)]
 		if !ok {
 			t.Fatalf("loaded endpoint %s was never published", snapshot.Key(e))
@@ -102,7 +103,7 @@ func TestRedisRoundTrip10k(t *testing.T) {
 		if !proto.Equal(e, w) {
 			t.Fatalf("endpoint %s differs after the round trip:\nloaded    %v\npublished %v", snapshot.Key(e), e, w)
 		}
-		if !proto.Equal(e, snap.Endpoints()[i]) {
+		if !proto.Equal(e, snapEndpoints[i]) {
 			t.Fatalf("position %d: the loaded snapshot's order differs from the publisher's", i)
 		}
 		delete(byKey, snapshot.Key(e))
@@ -112,8 +113,8 @@ func TestRedisRoundTrip10k(t *testing.T) {
 	}
 	// The loaded snapshot answers queries like the published one.
 	q := snapshot.Query{Limit: 100, Filters: []snapshot.Filter{{Name: "tag:team", Values: []string{"net"}}, {Name: "transport-protocol", Values: []string{"udp"}}}}
-	p1, err1 := snap.List(q)
-	p2, err2 := got.List(q)
+	p1, err1 := snap.List(t.Context(), q)
+	p2, err2 := got.List(t.Context(), q)
 	if err1 != nil || err2 != nil || len(p1.Endpoints) != 100 || p1.NextToken != p2.NextToken {
 		t.Errorf("List on the published and the loaded snapshot disagree: %d/%v vs %d/%v", len(p1.Endpoints), err1, len(p2.Endpoints), err2)
 	}
@@ -201,7 +202,7 @@ func TestRedisEmptySnapshot(t *testing.T) {
 	if err != nil || v.Version != empty.Version || v.Len() != 0 {
 		t.Fatalf("warm start on an empty snapshot: version %d len %d, %v; want version %d, no endpoints", v.Version, v.Len(), err, empty.Version)
 	}
-	if p, err := v.List(snapshot.Query{Limit: 5}); err != nil || len(p.Endpoints) != 0 || p.NextToken != "" {
+	if p, err := v.List(t.Context(), snapshot.Query{Limit: 5}); err != nil || len(p.Endpoints) != 0 || p.NextToken != "" {
 		t.Errorf("List on an empty snapshot = %d endpoints, token %q, %v", len(p.Endpoints), p.NextToken, err)
 	}
 }
@@ -329,12 +330,17 @@ func TestRedisReadersNeverMixVersions(t *testing.T) {
 				q := snapshot.Query{Limit: 97, Filters: []snapshot.Filter{{Name: "tag-key", Values: []string{"batch"}}, {Name: "tag:env", Values: []string{"prod", "staging", "dev"}}}}
 				batch, n := "", 0
 				for {
-					page, err := view.List(q)
+					page, err := view.List(t.Context(), q)
 					if err != nil {
 						t.Errorf("reader %d: List: %v", g, err)
 						return
 					}
-					for _, e := range page.Endpoints {
+					for _, rec := range page.Endpoints {
+						e, err := rec.Message()
+						if err != nil {
+							t.Errorf("reader %d: %v", g, err)
+							return
+						}
 						b := e.GetTags()[3].GetValue()
 						if batch == "" {
 							batch = b
@@ -499,12 +505,12 @@ func TestRedisPagingAcrossRefreshAndProcesses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := view.List(q)
+		p, err := view.List(t.Context(), q)
 		if err != nil {
 			t.Fatalf("page %d: %v", page, err)
 		}
 		for _, e := range p.Endpoints {
-			count[snapshot.Key(e)]++
+			count[e.Key()]++
 		}
 		if p.NextToken == "" {
 			break

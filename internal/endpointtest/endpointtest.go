@@ -5,14 +5,17 @@ package endpointtest
 
 import (
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"strconv"
+	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
 // Varied returns n endpoints with a few fields set in varied ways (vpc,
@@ -156,4 +159,30 @@ func Clones(eps []*clientvpnv1.ClientVpnEndpoint) []*clientvpnv1.ClientVpnEndpoi
 		out[i] = proto.CloneOf(e)
 	}
 	return out
+}
+
+// Messages decodes snapshot endpoints into messages, failing the test on a
+// decoding error.
+func Messages(t testing.TB, eps iter.Seq[*snapshot.Endpoint]) []*clientvpnv1.ClientVpnEndpoint {
+	t.Helper()
+	var out []*clientvpnv1.ClientVpnEndpoint
+	for e := range eps {
+		m, err := e.Message()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// Snapshot builds a snapshot of clones of eps, failing the test on an
+// error.
+func Snapshot(t testing.TB, version uint64, eps []*clientvpnv1.ClientVpnEndpoint) *snapshot.Snapshot {
+	t.Helper()
+	s, err := snapshot.New(version, time.Unix(1700000000, 0), nil, eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -1,0 +1,277 @@
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/vpnfacade/vpnfacade"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+)
+
+// Endpoint is one endpoint of a snapshot, kept as its protobuf wire bytes
+// (encoded once, when the snapshot is built) plus the few attributes that
+// sorting, filtering and page tokens need. Responses are assembled from the
+// bytes; the decoded message is built only on demand. An Endpoint is
+// immutable and shared by every reader of its snapshot.
+type Endpoint struct {
+	id, region, account string
+	hasID               bool
+
+	vpc, transport, status          string
+	hasVPC, hasTransport, hasStatus bool
+	tags                            []tag
+
+	wire []byte
+	json atomic.Pointer[[]byte] // protojson of the endpoint, built on first use
+}
+
+type tag struct{ key, value string }
+
+// ID returns the endpoint's id (client_vpn_endpoint_id).
+func (e *Endpoint) ID() string { return e.id }
+
+// Region returns the region the endpoint was read from.
+func (e *Endpoint) Region() string { return e.region }
+
+// AccountID returns the account the endpoint was read from.
+func (e *Endpoint) AccountID() string { return e.account }
+
+// Key returns the endpoint's identity across partitions,
+// "account/region/id", as Diff lists it.
+func (e *Endpoint) Key() string { return e.account + "/" + e.region + "/" + e.id }
+
+// Wire returns the endpoint's protobuf encoding, deterministic for equal
+// endpoints. The bytes are shared: callers must not modify them.
+func (e *Endpoint) Wire() []byte { return e.wire }
+
+// Message decodes the endpoint into a new message the caller owns.
+func (e *Endpoint) Message() (*clientvpnv1.ClientVpnEndpoint, error) {
+	m := &clientvpnv1.ClientVpnEndpoint{}
+	if err := proto.Unmarshal(e.wire, m); err != nil {
+		return nil, fmt.Errorf("snapshot: decode endpoint %s: %w", e.Key(), err)
+	}
+	return m, nil
+}
+
+// JSON returns the endpoint's protojson encoding (proto field names in
+// lowerCamelCase, enums by name, absent fields omitted), built on first use
+// and kept for the snapshot's lifetime. The bytes are shared: callers must
+// not modify them.
+func (e *Endpoint) JSON() ([]byte, error) {
+	if j := e.json.Load(); j != nil {
+		return *j, nil
+	}
+	m, err := e.Message()
+	if err != nil {
+		return nil, err
+	}
+	j, err := protojson.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: encode endpoint %s as JSON: %w", e.Key(), err)
+	}
+	e.json.CompareAndSwap(nil, &j)
+	return *e.json.Load(), nil
+}
+
+// attribute returns the one value a single-valued filter name sees on e;
+// ok is false when e has none.
+func (e *Endpoint) attribute(name string) (string, bool) {
+	switch name {
+	case FilterEndpointID:
+		return e.id, e.hasID
+	case FilterTransportProtocol:
+		return e.transport, e.hasTransport
+	case FilterVpcID:
+		return e.vpc, e.hasVPC
+	case FilterStatus:
+		return e.status, e.hasStatus
+	case FilterRegion:
+		return e.region, true
+	case FilterAccountID:
+		return e.account, true
+	}
+	return "", false
+}
+
+func (e *Endpoint) sortKey() sortKey { return sortKey{id: e.id, region: e.region, account: e.account} }
+
+// Field numbers of the attributes read from the wire, from the contract's
+// descriptor so that they cannot drift from it.
+var (
+	endpointFields  = clientvpnv1.File_clientvpn_v1_clientvpn_proto.Messages().ByName("ClientVpnEndpoint").Fields()
+	fieldID         = endpointFields.ByName("client_vpn_endpoint_id").Number()
+	fieldStatus     = endpointFields.ByName("status").Number()
+	fieldTransport  = endpointFields.ByName("transport_protocol").Number()
+	fieldTransportX = endpointFields.ByName("transport_protocol_unrecognized").Number()
+	fieldTags       = endpointFields.ByName("tags").Number()
+	fieldVPC        = endpointFields.ByName("vpc_id").Number()
+	fieldRegion     = endpointFields.ByName("region").Number()
+	fieldAccount    = endpointFields.ByName("account_id").Number()
+)
+
+var (
+	tagFields        = clientvpnv1.File_clientvpn_v1_clientvpn_proto.Messages().ByName("Tag").Fields()
+	fieldTagKey      = tagFields.ByName("key").Number()
+	fieldTagValue    = tagFields.ByName("value").Number()
+	statusFields     = clientvpnv1.File_clientvpn_v1_clientvpn_proto.Messages().ByName("ClientVpnEndpointStatus").Fields()
+	fieldStatusCode  = statusFields.ByName("code").Number()
+	fieldStatusCodeX = statusFields.ByName("code_unrecognized").Number()
+)
+
+var errCorrupt = errors.New("snapshot: corrupt endpoint encoding")
+
+// interner keeps one copy of each repeated attribute value of a snapshot
+// (regions, accounts, tag keys and values, spellings).
+type interner map[string]string
+
+func (in interner) get(b []byte) string {
+	if s, ok := in[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	in[s] = s
+	return s
+}
+
+// readEndpoint fills e's attributes from its wire bytes without decoding the
+// whole message: only the fields filters, sorting and tokens need.
+func readEndpoint(e *Endpoint, wire []byte, in interner) error {
+	e.wire = wire
+	var (
+		transport   protoreflect.EnumNumber
+		transportX  []byte
+		hasTranspX  bool
+		statusCode  protoreflect.EnumNumber
+		statusX     []byte
+		hasStatusX  bool
+		statusFound bool
+	)
+	b := wire
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return errCorrupt
+		}
+		b = b[n:]
+		switch {
+		case typ == protowire.BytesType && (num == fieldID || num == fieldVPC || num == fieldRegion || num == fieldAccount || num == fieldTransportX || num == fieldStatus || num == fieldTags):
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return errCorrupt
+			}
+			b = b[n:]
+			switch num {
+			case fieldID:
+				e.id, e.hasID = string(v), true
+			case fieldVPC:
+				e.vpc, e.hasVPC = in.get(v), true
+			case fieldRegion:
+				e.region = in.get(v)
+			case fieldAccount:
+				e.account = in.get(v)
+			case fieldTransportX:
+				transportX, hasTranspX = v, true
+			case fieldStatus:
+				statusFound = true
+				if err := readPair(v, fieldStatusCode, fieldStatusCodeX, func(first bool, varint uint64, bytes []byte) {
+					if first {
+						statusCode = protoreflect.EnumNumber(int32(varint))
+					} else {
+						statusX, hasStatusX = bytes, true
+					}
+				}); err != nil {
+					return err
+				}
+			case fieldTags:
+				var t tag
+				if err := readPair(v, fieldTagKey, fieldTagValue, func(first bool, _ uint64, bytes []byte) {
+					if first {
+						t.key = in.get(bytes)
+					} else {
+						t.value = in.get(bytes)
+					}
+				}); err != nil {
+					return err
+				}
+				e.tags = append(e.tags, t)
+			}
+		case typ == protowire.VarintType && num == fieldTransport:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return errCorrupt
+			}
+			b = b[n:]
+			transport = protoreflect.EnumNumber(int32(v))
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return errCorrupt
+			}
+			b = b[n:]
+		}
+	}
+	var x *string
+	if hasTranspX {
+		s := in.get(transportX)
+		x = &s
+	}
+	e.transport, e.hasTransport = vpnfacade.EnumString(clientvpnv1.TransportProtocol(transport), x)
+	if e.hasTransport {
+		e.transport = in.get([]byte(e.transport))
+	}
+	if statusFound {
+		x = nil
+		if hasStatusX {
+			s := in.get(statusX)
+			x = &s
+		}
+		e.status, e.hasStatus = vpnfacade.EnumString(clientvpnv1.ClientVpnEndpointStatusCode(statusCode), x)
+		if e.hasStatus {
+			e.status = in.get([]byte(e.status))
+		}
+	}
+	return nil
+}
+
+// readPair reads a small message of which two fields matter (Tag,
+// ClientVpnEndpointStatus), calling f for each occurrence of either: with
+// first true for the first (a string or a varint) and false for the second
+// (a string).
+func readPair(b []byte, first, second protowire.Number, f func(first bool, varint uint64, bytes []byte)) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return errCorrupt
+		}
+		b = b[n:]
+		switch {
+		case (num == first || num == second) && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return errCorrupt
+			}
+			b = b[n:]
+			f(num == first, 0, v)
+		case num == first && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return errCorrupt
+			}
+			b = b[n:]
+			f(true, v, nil)
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return errCorrupt
+			}
+			b = b[n:]
+		}
+	}
+	return nil
+}
