@@ -63,6 +63,9 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 	for i, f := range req.GetFilters() {
 		q.Filters[i] = snapshot.Filter{Name: f.GetName(), Values: f.GetValues()}
 	}
+	if err := normalizeEnumFilters(q.Filters); err != nil {
+		return nil, s.reader.connectError(ctx, err)
+	}
 	if req.GetDryRun() {
 		if err := snapshot.ValidateQuery(q); err != nil {
 			return nil, s.reader.connectError(ctx, err)

@@ -68,18 +68,28 @@ type compiledFilter struct {
 	tagKey   string // for tag:<key>
 	exact    []string
 	patterns []string
+	// matched remembers, for patterns, the outcome per attribute value:
+	// most attributes (tags, VPCs, regions) repeat across endpoints, so a
+	// query matches each distinct value once. nil for endpoint ids, which
+	// never repeat.
+	matched map[string]bool
 }
 
 func (f *compiledFilter) matchValue(v string) bool {
 	if slices.Contains(f.exact, v) {
 		return true
 	}
-	for _, p := range f.patterns {
-		if wildcardMatch(p, v) {
-			return true
-		}
+	if len(f.patterns) == 0 {
+		return false
 	}
-	return false
+	if m, ok := f.matched[v]; ok {
+		return m
+	}
+	m := slices.ContainsFunc(f.patterns, func(p string) bool { return wildcardMatch(p, v) })
+	if f.matched != nil {
+		f.matched[v] = m
+	}
+	return m
 }
 
 // matches reports whether e has an attribute value matching f.
@@ -146,6 +156,9 @@ func compileFilters(filters []Filter) ([]compiledFilter, error) {
 			} else {
 				cf.exact = append(cf.exact, v)
 			}
+		}
+		if len(cf.patterns) > 0 && cf.name != FilterEndpointID {
+			cf.matched = map[string]bool{}
 		}
 		out = append(out, cf)
 	}
