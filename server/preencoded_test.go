@@ -12,9 +12,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
-	"github.com/vpnfacade/vpnfacade/ec2sim"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
