@@ -215,3 +215,19 @@ func BenchmarkMarshalPages10k(b *testing.B) {
 	}
 	b.SetBytes(int64(n / b.N))
 }
+
+// BenchmarkHandlerListJSON is BenchmarkHandlerList over Connect JSON, as
+// browsers and curl call it.
+func BenchmarkHandlerListJSON(b *testing.B) {
+	h, _ := benchHandler(b, 10_000)
+	body := []byte(`{"maxResults":100,"filters":[{"name":"tag:Environment","values":["production"]},{"name":"transport-protocol","values":["udp"]}]}`)
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, clientvpnv1connect.ClientVpnServiceListClientVpnEndpointsProcedure, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || rec.Body.Len() < 10_000 {
+			b.Fatalf("HTTP %d, %d bytes", rec.Code, rec.Body.Len())
+		}
+	}
+}
