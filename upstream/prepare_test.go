@@ -188,6 +188,15 @@ func TestConfigCheckers(t *testing.T) {
 			t.Errorf("CheckRegion(%.70q) = %v, want an error naming regions and quoting at most 64 characters", r, err)
 		}
 	}
+	if err := upstream.CheckAccountID("123456789012"); err != nil {
+		t.Errorf("CheckAccountID of 12 digits = %v", err)
+	}
+	for _, id := range []string{"", "12345678901", "1234567890123", "12345678901a", long} {
+		err := upstream.CheckAccountID(id)
+		if vpnfacade.ErrorFieldOf(err) != "account_id" || strings.Contains(err.Error(), strings.Repeat("x", 65)) {
+			t.Errorf("CheckAccountID(%.70q) = %v, want an error naming account_id and quoting at most 64 characters", id, err)
+		}
+	}
 	for _, a := range []string{"arn:aws:iam::123456789012:role/reader", "arn:aws-us-gov:iam::123456789012:role/path/to/reader"} {
 		if _, err := upstream.ParseRoleARN(a); err != nil {
 			t.Errorf("ParseRoleARN(%q) = %v", a, err)

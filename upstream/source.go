@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -164,6 +165,9 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 		// STS needs a region; EC2 clients set their own.
 		base.Region = cfg.Regions[0]
 	}
+	// The SDK's own warnings (e.g. a response body it could not discard)
+	// go to the service's logger instead of plain lines on stderr.
+	base.Logger = sdkLogger{log}
 	base.Retryer = retryer(cfg, base)
 	base.RetryMode, base.RetryMaxAttempts = "", 0 // consumed by retryer
 	base.APIOptions = append(base.APIOptions, func(stack *middleware.Stack) error {
@@ -202,6 +206,19 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 		}
 	}
 	return s, nil
+}
+
+// sdkLogger passes the SDK's log messages to slog: warnings as warnings,
+// the rest (debug output, when enabled) at debug level.
+type sdkLogger struct{ log *slog.Logger }
+
+// Logf implements logging.Logger.
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, "AWS SDK: "+fmt.Sprintf(format, v...))
 }
 
 // accountPartitions returns one partition of account per region.
@@ -282,8 +299,10 @@ func validate(cfg Config) ([]arn.ARN, error) {
 		}
 		seen[r] = true
 	}
-	if cfg.AccountID != "" && !accountPattern.MatchString(cfg.AccountID) {
-		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "account_id", "%.64q is not a 12-digit AWS account id", cfg.AccountID)
+	if cfg.AccountID != "" {
+		if err := CheckAccountID(cfg.AccountID); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.SkipDefaultAccount && len(cfg.RoleARNs) == 0 {
 		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "role_arns", "at least one role is required when the default account is skipped")
@@ -321,6 +340,15 @@ func validate(cfg Config) ([]arn.ARN, error) {
 func CheckRegion(name string) error {
 	if !regionPattern.MatchString(name) {
 		return vpnfacade.Errorf(vpnfacade.EINVALID, "regions", "%.64q is not a region name like eu-west-1", name)
+	}
+	return nil
+}
+
+// CheckAccountID returns an EINVALID error naming the field "account_id"
+// unless id is an AWS account id, 12 digits.
+func CheckAccountID(id string) error {
+	if !accountPattern.MatchString(id) {
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "account_id", "%.64q is not a 12-digit AWS account id", id)
 	}
 	return nil
 }
