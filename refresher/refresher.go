@@ -213,6 +213,7 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 	case vpnfacade.ErrorCodeOf(err) == vpnfacade.EUNAVAILABLE:
 		// Nothing published yet: every partition must read successfully.
 	default:
+		r.record(ctx, results, nil) // the reads' outcomes, without their last good data
 		return false, fmt.Errorf("refresh: read the current snapshot: %w", err)
 	}
 
