@@ -8,10 +8,17 @@ import (
 )
 
 // Metrics exports what refreshes do: how long they take, how many fail, and
-// when one last succeeded.
+// when one last succeeded, overall and per partition (account, region).
+// Only the process that refreshes (the lease holder) has per-partition
+// series; they are removed when it stops refreshing.
 type Metrics struct {
-	refreshes   *prometheus.HistogramVec
-	lastSuccess prometheus.Gauge
+	refreshes           *prometheus.HistogramVec
+	lastSuccess         prometheus.Gauge
+	consecutiveFailures prometheus.Gauge
+
+	partitionFailures    *prometheus.GaugeVec
+	partitionLastSuccess *prometheus.GaugeVec
+	partitionStale       *prometheus.GaugeVec
 }
 
 // NewMetrics registers the refresh metrics on reg (the service's registry).
@@ -26,8 +33,25 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "vpnfacade_refresh_last_success_timestamp_seconds",
 			Help: "Unix time of the last refresh that published a snapshot.",
 		}),
+		consecutiveFailures: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vpnfacade_refresh_consecutive_failures",
+			Help: "Refreshes in a row that failed or read no partition (finding the AWS account included); 0 after a success.",
+		}),
+		partitionFailures: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vpnfacade_partition_consecutive_failures",
+			Help: "Reads of the partition in a row that failed; 0 after a success.",
+		}, []string{"account", "region"}),
+		partitionLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vpnfacade_partition_last_success_timestamp_seconds",
+			Help: "Unix time of the partition's last successful read (from the snapshot when this process has not read it yet).",
+		}, []string{"account", "region"}),
+		partitionStale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vpnfacade_partition_stale",
+			Help: "1 when the partition's last read failed, so that what is served of it is its last good data (or nothing).",
+		}, []string{"account", "region"}),
 	}
-	for _, c := range []prometheus.Collector{m.refreshes, m.lastSuccess} {
+	for _, c := range []prometheus.Collector{m.refreshes, m.lastSuccess, m.consecutiveFailures,
+		m.partitionFailures, m.partitionLastSuccess, m.partitionStale} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("refresher: registering metrics: %w", err)
 		}
@@ -43,6 +67,29 @@ func (m *Metrics) observe(took time.Duration, err error) {
 	}
 	m.refreshes.WithLabelValues("ok").Observe(took.Seconds())
 	m.lastSuccess.SetToCurrentTime()
+}
+
+// partition records the outcome of one partition's read: its consecutive
+// failures, its last successful read (zero: unknown) and whether it is stale.
+func (m *Metrics) partition(account, region string, failures int, lastSuccess time.Time, stale bool) {
+	m.partitionFailures.WithLabelValues(account, region).Set(float64(failures))
+	if !lastSuccess.IsZero() {
+		m.partitionLastSuccess.WithLabelValues(account, region).Set(float64(lastSuccess.UnixNano()) / 1e9)
+	}
+	s := 0.0
+	if stale {
+		s = 1
+	}
+	m.partitionStale.WithLabelValues(account, region).Set(s)
+}
+
+// forget drops the per-partition series and the failure count, when this
+// process stops refreshing.
+func (m *Metrics) forget() {
+	m.consecutiveFailures.Set(0)
+	m.partitionFailures.Reset()
+	m.partitionLastSuccess.Reset()
+	m.partitionStale.Reset()
 }
 
 // WithMetrics records every refresh in m.

@@ -44,6 +44,17 @@ type Source interface {
 	Read(ctx context.Context, accountID, region string) ([]*clientvpnv1.ClientVpnEndpoint, error)
 }
 
+// Preparer is a Source with work to do before it knows its partitions, work
+// that may call upstream and fail: upstream.Source learns the default
+// credentials' account from STS. The refresher calls Prepare at the start
+// of every refresh, within the read timeout; when it fails, the refresh
+// fails and is retried after the backoff. Once it has succeeded, Prepare
+// should return nil at once.
+type Preparer interface {
+	// Prepare makes every partition known to Partitions.
+	Prepare(ctx context.Context) error
+}
+
 // Refresher reads a Source into a Store, one whole snapshot at a time. Its
 // refreshes never overlap, whether started by Run or by RefreshNow.
 type Refresher struct {
@@ -52,6 +63,9 @@ type Refresher struct {
 	opts   options
 	// running holds a token while a refresh is in progress.
 	running chan struct{}
+	// failures counts each partition's consecutive failed reads, by
+	// "account/region"; only a refresh, holding running, touches it.
+	failures map[string]int
 }
 
 // New returns a Refresher that reads source and publishes to st. It fails
@@ -67,7 +81,7 @@ func New(source Source, st store.Store, opts ...Option) (*Refresher, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Refresher{source: source, store: st, opts: o, running: make(chan struct{}, 1)}, nil
+	return &Refresher{source: source, store: st, opts: o, running: make(chan struct{}, 1), failures: map[string]int{}}, nil
 }
 
 // Run refreshes when the store's snapshot is due (at once when there is
@@ -78,9 +92,13 @@ func New(source Source, st store.Store, opts ...Option) (*Refresher, error) {
 // which every partition failed and only last good data was published, the
 // backoff doubles from the interval rather than from the minimum backoff),
 // until ctx is done. It returns nil when ctx is done: failures are logged,
-// never returned.
+// never returned. When it returns, the per-partition metrics are cleared:
+// they describe the refreshes of a process while it runs them.
 func (r *Refresher) Run(ctx context.Context) error {
 	failures := 0
+	if m := r.opts.metrics; m != nil {
+		defer m.forget()
+	}
 	var first time.Duration
 	if view, err := r.store.Current(ctx); err == nil {
 		first = firstDelay(view.RefreshedAt, time.Now(), r.opts.interval)
@@ -118,6 +136,9 @@ func (r *Refresher) Run(ctx context.Context) error {
 		default:
 			failures = 0
 			delay = r.opts.nextInterval()
+		}
+		if m := r.opts.metrics; m != nil {
+			m.consecutiveFailures.Set(float64(failures))
 		}
 		timer.Reset(delay)
 	}
@@ -170,6 +191,14 @@ type readResult struct {
 
 func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 	start := time.Now()
+	if p, ok := r.source.(Preparer); ok {
+		pctx, cancel := context.WithTimeout(ctx, r.opts.readTimeout)
+		err := p.Prepare(pctx)
+		cancel()
+		if err != nil {
+			return false, fmt.Errorf("refresh: prepare the source: %w", err)
+		}
+	}
 	results := r.readAll(ctx)
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("refresh: %w", context.Cause(ctx))
@@ -183,9 +212,11 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 	case vpnfacade.ErrorCodeOf(err) == vpnfacade.EUNAVAILABLE:
 		// Nothing published yet: every partition must read successfully.
 	default:
+		r.record(ctx, results, nil) // the reads' outcomes, without their last good data
 		return false, fmt.Errorf("refresh: read the current snapshot: %w", err)
 	}
 
+	r.record(ctx, results, prev)
 	pub, err := build(results, prev)
 	if err != nil {
 		return false, err
@@ -243,10 +274,6 @@ func (r *Refresher) readAll(ctx context.Context) []readResult {
 			res.at = time.Now()
 			if err != nil {
 				res.err = err
-				if ctx.Err() == nil {
-					r.opts.logger.WarnContext(ctx, "partition read failed",
-						"account", res.accountID, "region", res.region, "error", err)
-				}
 				return nil
 			}
 			res.endpoints = eps
@@ -255,6 +282,33 @@ func (r *Refresher) readAll(ctx context.Context) []readResult {
 	}
 	_ = g.Wait() // goroutines record their errors in results
 	return results
+}
+
+// record counts each partition's consecutive failures, logs one line per
+// failed read, and updates the per-partition metrics. prev, the current
+// snapshot (nil when there is none), dates the last good read of a
+// partition that failed.
+func (r *Refresher) record(ctx context.Context, results []readResult, prev *snapshot.Snapshot) {
+	m := r.opts.metrics
+	for _, res := range results {
+		key := res.accountID + "/" + res.region
+		if res.err == nil {
+			delete(r.failures, key)
+			if m != nil {
+				m.partition(res.accountID, res.region, 0, res.at, false)
+			}
+			continue
+		}
+		r.failures[key]++
+		n := r.failures[key]
+		last, kept := lastGood(prev, res.accountID, res.region)
+		r.opts.logger.WarnContext(ctx, "partition read failed",
+			"account", res.accountID, "region", res.region, "error", res.err,
+			"consecutive_failures", n, "last_success", last.RefreshedAt, "serving_last_good", kept)
+		if m != nil {
+			m.partition(res.accountID, res.region, n, last.RefreshedAt, true)
+		}
+	}
 }
 
 // checkPartition verifies that a partition's read holds only endpoints of

@@ -124,6 +124,9 @@ func TestReadsEveryEndpointFieldForField(t *testing.T) {
 	sim, want := newSim(t, 2500, ec2sim.Options{})
 	url := startSim(t, sim, nil)
 	src := newSource(t, simConfig(url))
+	if err := src.Prepare(t.Context()); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
 
 	var parts []string
 	total := 0
@@ -339,7 +342,16 @@ func TestStandardEnvironmentConfiguresTheSource(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	t.Setenv("AWS_MAX_ATTEMPTS", "2")
 	src := newSource(t, upstream.Config{Regions: []string{"us-east-1"}, RoleARNs: []string{roleARN}})
-
+	if err := src.Prepare(t.Context()); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	n := 0
+	for range src.Partitions() {
+		n++
+	}
+	if n != 2 {
+		t.Errorf("%d partitions, want the default account's and the role's", n)
+	}
 	for account, region := range src.Partitions() {
 		got, err := src.Read(t.Context(), account, region)
 		if n := len(inPartition(want, account, region)); err != nil || len(got) != n {

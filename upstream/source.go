@@ -20,6 +20,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -53,7 +56,8 @@ type Config struct {
 	// it); empty means "vpnfacade".
 	RoleSessionName string
 	// AccountID is the account of the default credentials (12 digits). When
-	// empty and that account is read, New asks STS GetCallerIdentity once.
+	// empty and that account is read, Prepare asks STS GetCallerIdentity
+	// for it.
 	AccountID string
 	// SkipDefaultAccount leaves the default credentials' own account out:
 	// only the roles' accounts are read. It requires at least one role.
@@ -91,9 +95,36 @@ type Config struct {
 
 // Source reads Client VPN endpoints from every configured partition. It is
 // safe for concurrent use.
+//
+// New makes no call to AWS: the default credentials' account, when
+// Config.AccountID does not name it, is learned by Prepare, and roles are
+// assumed on their partitions' first reads. So a process that only serves
+// the cache never calls AWS, and one that reads it calls AWS only once it
+// reads.
 type Source struct {
-	partitions []*Partition
-	byKey      map[string]*Partition
+	base     aws.Config
+	regions  []string
+	pageSize int32
+	log      *slog.Logger
+	sts      *sts.Client
+
+	// parts is the current set of partitions; Prepare replaces it once, when
+	// it learns the default credentials' account.
+	parts atomic.Pointer[partitionSet]
+	// prepareMu serializes Prepare's calls to STS.
+	prepareMu sync.Mutex
+	// roles are the role accounts' partitions, in configuration order; the
+	// default account's go before them once known.
+	roles []*Partition
+	// pending is true until the default credentials' account is known (it
+	// is never set when that account is configured or skipped).
+	pending atomic.Bool
+}
+
+// partitionSet is an immutable list of partitions with its index.
+type partitionSet struct {
+	list  []*Partition
+	byKey map[string]*Partition
 }
 
 // regionPattern is what a region name looks like (us-east-1, eu-isoe-west-1,
@@ -103,10 +134,14 @@ var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+-[0-9]+$`)
 // accountPattern is a 12-digit AWS account id.
 var accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
-// New loads the SDK's default configuration, resolves every partition's
-// account and builds one EC2 client per partition. It calls STS only to
-// learn the default credentials' account when Config.AccountID is empty;
-// roles are assumed lazily, on each partition's first read.
+// New loads the SDK's default configuration, checks cfg and builds one EC2
+// client per partition. It makes no network call: loading the SDK's
+// configuration reads only the environment and the shared files (it would
+// ask the instance metadata service for the region only under
+// AWS_DEFAULTS_MODE=auto, and failing to reach it does not fail the load),
+// credentials are retrieved on the first signed call, the default
+// credentials' account is learned by Prepare, and roles are assumed on each
+// partition's first read.
 func New(ctx context.Context, cfg Config) (*Source, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -130,57 +165,123 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 		// STS needs a region; EC2 clients set their own.
 		base.Region = cfg.Regions[0]
 	}
+	// The SDK's own warnings (e.g. a response body it could not discard)
+	// go to the service's logger instead of plain lines on stderr.
+	base.Logger = sdkLogger{log}
 	base.Retryer = retryer(cfg, base)
 	base.RetryMode, base.RetryMaxAttempts = "", 0 // consumed by retryer
 	base.APIOptions = append(base.APIOptions, func(stack *middleware.Stack) error {
 		return stack.Build.Add(requestBodyWithoutWriteTo{}, middleware.After)
 	})
-	stsClient := sts.NewFromConfig(base)
-
-	type account struct {
-		id    string
-		creds aws.CredentialsProvider
-	}
-	var accounts []account
-	if !cfg.SkipDefaultAccount {
-		id := cfg.AccountID
-		if id == "" {
-			out, err := stsClient.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-			if err != nil {
-				return nil, fmt.Errorf("upstream: find the default credentials' account (set the account id to skip this call): %w", err)
-			}
-			id = aws.ToString(out.Account)
-		}
-		accounts = append(accounts, account{id: id, creds: base.Credentials})
+	s := &Source{
+		base:     base,
+		regions:  slices.Clone(cfg.Regions),
+		pageSize: cmp.Or(cfg.PageSize, DefaultPageSize),
+		log:      log,
+		sts:      sts.NewFromConfig(base),
 	}
 	session := cmp.Or(cfg.RoleSessionName, "vpnfacade")
 	for i, role := range roles {
-		provider := stscreds.NewAssumeRoleProvider(stsClient, cfg.RoleARNs[i], func(o *stscreds.AssumeRoleOptions) {
+		provider := stscreds.NewAssumeRoleProvider(s.sts, cfg.RoleARNs[i], func(o *stscreds.AssumeRoleOptions) {
 			o.RoleSessionName = session
 		})
-		accounts = append(accounts, account{id: role.AccountID, creds: aws.NewCredentialsCache(provider)})
+		s.roles = append(s.roles, s.accountPartitions(role.AccountID, aws.NewCredentialsCache(provider))...)
 	}
-
-	s := &Source{byKey: map[string]*Partition{}}
-	pageSize := cmp.Or(cfg.PageSize, DefaultPageSize)
-	for _, a := range accounts {
-		for _, region := range cfg.Regions {
-			key := a.id + "/" + region
-			if s.byKey[key] != nil {
-				return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "role_arns",
-					"account %s is configured twice (the default credentials' account and a role, or two roles)", a.id)
-			}
-			p := newPartition(base, a.id, region, a.creds, pageSize, log)
-			s.partitions = append(s.partitions, p)
-			s.byKey[key] = p
-		}
+	var defaults []*Partition
+	switch {
+	case cfg.SkipDefaultAccount:
+	case cfg.AccountID != "":
+		defaults = s.accountPartitions(cfg.AccountID, base.Credentials)
+	default:
+		s.pending.Store(true)
 	}
+	set, err := newPartitionSet(defaults, s.roles)
+	if err != nil {
+		return nil, err
+	}
+	s.parts.Store(set)
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(s.Collector()); err != nil {
 			return nil, fmt.Errorf("upstream: register metrics: %w", err)
 		}
 	}
 	return s, nil
+}
+
+// sdkLogger passes the SDK's log messages to slog: warnings as warnings,
+// the rest (debug output, when enabled) at debug level.
+type sdkLogger struct{ log *slog.Logger }
+
+// Logf implements logging.Logger.
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, "AWS SDK: "+fmt.Sprintf(format, v...))
+}
+
+// accountPartitions returns one partition of account per region.
+func (s *Source) accountPartitions(account string, creds aws.CredentialsProvider) []*Partition {
+	out := make([]*Partition, len(s.regions))
+	for i, region := range s.regions {
+		out[i] = newPartition(s.base, account, region, creds, s.pageSize, s.log)
+	}
+	return out
+}
+
+// newPartitionSet indexes the default account's partitions followed by the
+// roles'. It fails when an account comes twice.
+func newPartitionSet(lists ...[]*Partition) (*partitionSet, error) {
+	set := &partitionSet{byKey: map[string]*Partition{}}
+	for _, l := range lists {
+		for _, p := range l {
+			key := p.accountID + "/" + p.region
+			if set.byKey[key] != nil {
+				return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "role_arns",
+					"account %s is configured twice (the default credentials' account and a role, or two roles)", p.accountID)
+			}
+			set.list = append(set.list, p)
+			set.byKey[key] = p
+		}
+	}
+	return set, nil
+}
+
+// Prepare makes every partition known. When the default credentials'
+// account is read and Config.AccountID did not name it, Prepare asks STS
+// GetCallerIdentity for it (through the SDK's retryer) and adds that
+// account's partitions, ahead of the roles'; once that succeeded, and in
+// every other case, it returns nil at once. A failure is returned, and the
+// next call asks again: the refresher calls Prepare before each refresh, so
+// it is retried with the refresher's backoff, and only by the process that
+// refreshes. It is safe for concurrent use.
+func (s *Source) Prepare(ctx context.Context) error {
+	if !s.pending.Load() {
+		return nil
+	}
+	s.prepareMu.Lock()
+	defer s.prepareMu.Unlock()
+	if !s.pending.Load() {
+		return nil
+	}
+	out, err := s.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Errorf("upstream: find the default credentials' account with STS GetCallerIdentity, to read it in %s (configure the account id to skip this call): %w",
+			strings.Join(s.regions, ", "), err)
+	}
+	account := aws.ToString(out.Account)
+	if !accountPattern.MatchString(account) {
+		return fmt.Errorf("upstream: STS GetCallerIdentity answered %.64q, not a 12-digit account id", account)
+	}
+	set, err := newPartitionSet(s.accountPartitions(account, s.base.Credentials), s.roles)
+	if err != nil {
+		return err
+	}
+	s.parts.Store(set)
+	s.pending.Store(false)
+	s.log.InfoContext(ctx, "found the default credentials' account", "account", account)
+	return nil
 }
 
 // validate checks cfg and returns the parsed role ARNs.
@@ -190,26 +291,27 @@ func validate(cfg Config) ([]arn.ARN, error) {
 	}
 	seen := map[string]bool{}
 	for _, r := range cfg.Regions {
-		if !regionPattern.MatchString(r) {
-			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "regions", "%q is not a region name like eu-west-1", r)
+		if err := CheckRegion(r); err != nil {
+			return nil, err
 		}
 		if seen[r] {
 			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "regions", "region %s is listed twice", r)
 		}
 		seen[r] = true
 	}
-	if cfg.AccountID != "" && !accountPattern.MatchString(cfg.AccountID) {
-		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "account_id", "%q is not a 12-digit AWS account id", cfg.AccountID)
+	if cfg.AccountID != "" {
+		if err := CheckAccountID(cfg.AccountID); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.SkipDefaultAccount && len(cfg.RoleARNs) == 0 {
 		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "role_arns", "at least one role is required when the default account is skipped")
 	}
 	roles := make([]arn.ARN, len(cfg.RoleARNs))
 	for i, s := range cfg.RoleARNs {
-		a, err := arn.Parse(s)
-		if err != nil || a.Service != "iam" || !strings.HasPrefix(a.Resource, "role/") || !accountPattern.MatchString(a.AccountID) {
-			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "role_arns",
-				"%q is not an IAM role ARN like arn:aws:iam::123456789012:role/name", s)
+		a, err := ParseRoleARN(s)
+		if err != nil {
+			return nil, err
 		}
 		roles[i] = a
 	}
@@ -229,6 +331,42 @@ func validate(cfg Config) ([]arn.ARN, error) {
 		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "page_size", "%d is out of range: use 5 to 1000, or 0 for %d", cfg.PageSize, DefaultPageSize)
 	}
 	return roles, nil
+}
+
+// CheckRegion returns an EINVALID error naming the field "regions" unless
+// name is spelled like an AWS region (eu-west-1, us-gov-west-1,
+// cn-north-1). It cannot tell whether the region exists or is enabled for
+// the account; it only rejects what cannot be a region.
+func CheckRegion(name string) error {
+	if !regionPattern.MatchString(name) {
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "regions", "%.64q is not a region name like eu-west-1", name)
+	}
+	return nil
+}
+
+// CheckAccountID returns an EINVALID error naming the field "account_id"
+// unless id is an AWS account id, 12 digits.
+func CheckAccountID(id string) error {
+	if !accountPattern.MatchString(id) {
+		return vpnfacade.Errorf(vpnfacade.EINVALID, "account_id", "%.64q is not a 12-digit AWS account id", id)
+	}
+	return nil
+}
+
+// ParseRoleARN parses an IAM role ARN, arn:<partition>:iam::<account>:role/<name>
+// (with an optional path before the name, and a name of 1 to 64
+// characters, as IAM allows), or returns an EINVALID error naming the field
+// "role_arns".
+func ParseRoleARN(s string) (arn.ARN, error) {
+	a, err := arn.Parse(s)
+	path, isRole := strings.CutPrefix(a.Resource, "role/")
+	name := path[strings.LastIndexByte(path, '/')+1:]
+	if err != nil || a.Partition == "" || a.Service != "iam" || a.Region != "" || !isRole ||
+		name == "" || len(name) > 64 || !accountPattern.MatchString(a.AccountID) {
+		return arn.ARN{}, vpnfacade.Errorf(vpnfacade.EINVALID, "role_arns",
+			"%.64q is not an IAM role ARN like arn:aws:iam::123456789012:role/name", s)
+	}
+	return a, nil
 }
 
 // retryer returns the factory of the SDK retryer every client uses; each
@@ -255,11 +393,13 @@ func retryer(cfg Config, base aws.Config) func() aws.Retryer {
 	}
 }
 
-// Partitions yields the (account id, region) of every partition, accounts
-// in configuration order (the default credentials' first), regions within.
+// Partitions yields the (account id, region) of every known partition,
+// accounts in configuration order (the default credentials' first), regions
+// within. The default credentials' account is known once Prepare succeeded
+// (or when Config.AccountID names it).
 func (s *Source) Partitions() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
-		for _, p := range s.partitions {
+		for _, p := range s.parts.Load().list {
 			if !yield(p.accountID, p.region) {
 				return
 			}
@@ -268,20 +408,12 @@ func (s *Source) Partitions() iter.Seq2[string, string] {
 }
 
 // Regions returns the regions the Source reads, in configuration order.
-func (s *Source) Regions() []string {
-	var out []string
-	for _, p := range s.partitions {
-		if !slices.Contains(out, p.region) {
-			out = append(out, p.region)
-		}
-	}
-	return out
-}
+func (s *Source) Regions() []string { return slices.Clone(s.regions) }
 
 // Partition returns the partition of accountID in region, or nil when the
 // Source does not read it.
 func (s *Source) Partition(accountID, region string) *Partition {
-	return s.byKey[accountID+"/"+region]
+	return s.parts.Load().byKey[accountID+"/"+region]
 }
 
 // Read reads one partition completely (see Partition.Read).
@@ -295,8 +427,9 @@ func (s *Source) Read(ctx context.Context, accountID, region string) ([]*clientv
 
 // Stats returns every partition's counters, in Partitions order.
 func (s *Source) Stats() []Stats {
-	out := make([]Stats, len(s.partitions))
-	for i, p := range s.partitions {
+	list := s.parts.Load().list
+	out := make([]Stats, len(list))
+	for i, p := range list {
 		out[i] = p.Stats()
 	}
 	return out

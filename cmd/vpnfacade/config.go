@@ -7,6 +7,9 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/upstream"
 )
 
 // settings is everything the command line and the environment say. AWS
@@ -100,6 +103,9 @@ Flags:
 		}
 	}
 	c.regions, c.assumeRoles, c.allowedOrigins = splitList(regions), splitList(roles), splitList(origins)
+	if err := checkAWSSettings(c); err != nil {
+		return nil, err
+	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	}
@@ -123,4 +129,31 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// checkAWSSettings rejects the AWS settings that are wrong for sure, before
+// anything starts, naming the flag and its environment variable: region
+// names no region can have, role ARNs that are not IAM roles', an account id
+// that is not 12 digits. Nothing here calls AWS: whether the regions, roles
+// and account exist is learned by the refresher.
+func checkAWSSettings(c *settings) error {
+	named := func(flag, env string, err error) error {
+		return fmt.Errorf("--%s [%s]: %s", flag, env, vpnfacade.ErrorMessageOf(err))
+	}
+	for _, r := range c.regions {
+		if err := upstream.CheckRegion(r); err != nil {
+			return named("regions", "VPNFACADE_REGIONS", err)
+		}
+	}
+	for _, a := range c.assumeRoles {
+		if _, err := upstream.ParseRoleARN(a); err != nil {
+			return named("assume-roles", "VPNFACADE_ASSUME_ROLES", err)
+		}
+	}
+	if c.accountID != "" {
+		if err := upstream.CheckAccountID(c.accountID); err != nil {
+			return named("account-id", "VPNFACADE_ACCOUNT_ID", err)
+		}
+	}
+	return nil
 }
