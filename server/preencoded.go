@@ -109,7 +109,10 @@ type protoCodec struct{}
 func (protoCodec) Name() string { return "proto" }
 
 // Marshal implements connect.Codec.
-func (protoCodec) Marshal(v any) ([]byte, error) {
+func (c protoCodec) Marshal(v any) ([]byte, error) { return c.MarshalAppend(nil, v) }
+
+// MarshalAppend implements connect-go's buffer-reusing codec extension.
+func (protoCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("server: cannot marshal %T: not a protobuf message", v)
@@ -117,8 +120,20 @@ func (protoCodec) Marshal(v any) ([]byte, error) {
 	if hasJSONRecords(m.ProtoReflect().GetUnknown()) {
 		return nil, errors.New("server: a binary response carries pre-encoded JSON")
 	}
-	return proto.Marshal(m)
+	return proto.MarshalOptions{}.MarshalAppend(dst, m)
 }
+
+// MarshalStable implements connect-go's stable codec extension.
+func (c protoCodec) MarshalStable(v any) ([]byte, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("server: cannot marshal %T: not a protobuf message", v)
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
+}
+
+// IsBinary implements connect-go's stable codec extension.
+func (protoCodec) IsBinary() bool { return true }
 
 // Unmarshal implements connect.Codec.
 func (protoCodec) Unmarshal(data []byte, v any) error {
@@ -136,7 +151,17 @@ type jsonCodec struct{}
 func (jsonCodec) Name() string { return "json" }
 
 // Marshal implements connect.Codec.
-func (jsonCodec) Marshal(v any) ([]byte, error) {
+func (c jsonCodec) Marshal(v any) ([]byte, error) { return c.MarshalAppend(nil, v) }
+
+// MarshalStable implements connect-go's stable codec extension; JSON with
+// pre-encoded endpoints is as stable as protojson's.
+func (c jsonCodec) MarshalStable(v any) ([]byte, error) { return c.MarshalAppend(nil, v) }
+
+// IsBinary implements connect-go's stable codec extension.
+func (jsonCodec) IsBinary() bool { return false }
+
+// MarshalAppend implements connect-go's buffer-reusing codec extension.
+func (jsonCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("server: cannot marshal %T: not a protobuf message", v)
@@ -144,7 +169,7 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 	r := m.ProtoReflect()
 	unknown := r.GetUnknown()
 	if len(unknown) == 0 {
-		return protojson.Marshal(m)
+		return protojson.MarshalOptions{}.MarshalAppend(dst, m)
 	}
 	if !hasJSONRecords(unknown) {
 		// Binary records: decode them into their fields.
@@ -152,7 +177,7 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 		if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(unknown, m); err != nil {
 			return nil, fmt.Errorf("server: decode pre-encoded endpoints: %w", err)
 		}
-		return protojson.Marshal(m)
+		return protojson.MarshalOptions{}.MarshalAppend(dst, m)
 	}
 	var field protowire.Number
 	var repeated bool
@@ -170,7 +195,7 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
+	out := bytes.NewBuffer(dst)
 	out.Grow(len(rest) + len(unknown) + 32)
 	out.WriteString(`{"`)
 	out.WriteString(jsonName(m, field))
