@@ -1,10 +1,13 @@
 package deploy_test
 
 import (
+	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/vpnfacade/vpnfacade/internal/proctest"
 )
 
 // strictDecoder decodes YAML into the typed Kubernetes and Prometheus
@@ -288,4 +293,61 @@ func allowsPort(rules []networkingv1.NetworkPolicyIngressRule, port int32) bool 
 		}
 	}
 	return false
+}
+
+// TestKindExample builds the no-AWS example and checks that vpnfacade reads
+// the emulator it deploys, and that the emulator starts with its arguments.
+func TestKindExample(t *testing.T) {
+	objs := build(t, "examples/kind")
+	dep := named[*appsv1.Deployment](t, objs, "vpnfacade", false)
+	c := dep.Spec.Template.Spec.Containers[0]
+	cm := named[*corev1.ConfigMap](t, objs, c.EnvFrom[0].ConfigMapRef.Name, false)
+	var names []string
+	for k := range cm.Data {
+		names = append(names, k)
+	}
+	checkSettings(t, "examples/kind", names)
+	if cm.Data["VPNFACADE_REGIONS"] == "" || cm.Data["VPNFACADE_LOG_FORMAT"] == "" {
+		t.Errorf("the merged ConfigMap lost the base's settings: %v", cm.Data)
+	}
+
+	simSvc := named[*corev1.Service](t, objs, "vpnfacade-ec2sim", false)
+	sim := named[*appsv1.Deployment](t, objs, "vpnfacade-ec2sim", false)
+	want := fmt.Sprintf("http://%s:%d", simSvc.Name, simSvc.Spec.Ports[0].Port)
+	for _, k := range []string{"AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_STS"} {
+		if cm.Data[k] != want {
+			t.Errorf("%s = %q, want the emulator's Service %s", k, cm.Data[k], want)
+		}
+	}
+	if !labels.SelectorFromSet(simSvc.Spec.Selector).Matches(labels.Set(sim.Spec.Template.Labels)) {
+		t.Error("the emulator's Service does not select its pod")
+	}
+	svc := named[*corev1.Service](t, objs, "vpnfacade", false)
+	if labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(sim.Spec.Template.Labels)) {
+		t.Error("the vpnfacade Service also selects the emulator")
+	}
+	np := named[*networkingv1.NetworkPolicy](t, objs, "vpnfacade-to-ec2sim", false)
+	if !selects(t, &np.Spec.PodSelector, dep.Spec.Template.Labels) || len(np.Spec.Egress) != 1 ||
+		!selects(t, np.Spec.Egress[0].To[0].PodSelector, sim.Spec.Template.Labels) ||
+		np.Spec.Egress[0].Ports[0].Port.IntValue() != int(simSvc.Spec.Ports[0].Port) {
+		t.Errorf("vpnfacade's pods may not reach the emulator: %+v", np.Spec)
+	}
+
+	simC := sim.Spec.Template.Spec.Containers[0]
+	if simC.Image != c.Image || len(simC.Command) != 1 || simC.Command[0] != "/usr/local/bin/ec2sim" {
+		t.Errorf("emulator image %q command %q, want %q and the image's ec2sim", simC.Image, simC.Command, c.Image)
+	}
+	args := slices.Clone(simC.Args)
+	for i, a := range args {
+		if strings.HasPrefix(a, "--listen=") {
+			if a != fmt.Sprintf("--listen=0.0.0.0:%d", simC.Ports[0].ContainerPort) {
+				t.Errorf("emulator %s, want its container port %d", a, simC.Ports[0].ContainerPort)
+			}
+			args[i] = "--listen=127.0.0.1:0"
+		}
+	}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--mutate-every=") }) {
+		t.Errorf("emulator args %q: its data never changes", args)
+	}
+	proctest.Start(t, simBin, args, nil, regexp.MustCompile(`ec2sim listening on http://`), 60*time.Second)
 }
