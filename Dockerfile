@@ -3,7 +3,8 @@
 # non-root base (no shell: the health check is `vpnfacade healthcheck`).
 # Cross-builds with buildx: the compiler runs on the build platform.
 FROM --platform=$BUILDPLATFORM golang:1.26 AS build
-ARG TARGETOS TARGETARCH
+ARG TARGETOS
+ARG TARGETARCH
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
