@@ -8,7 +8,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// requestMetrics counts and times Connect requests by procedure and code.
+// requestMetrics counts and times requests by protocol, procedure and code.
+// The protocol label is the one connect-go recognised (connect.ProtocolGRPC,
+// ProtocolGRPCWeb or ProtocolConnect: "grpc", "grpcweb", "connect"), or
+// "ec2" for the EC2 Query API (EC2Handler).
 type requestMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -18,22 +21,31 @@ func newRequestMetrics(reg prometheus.Registerer) *requestMetrics {
 	m := &requestMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vpnfacade_requests_total",
-			Help: "Requests answered, by API, procedure and result code.",
-		}, []string{"api", "procedure", "code"}),
+			Help: "Requests answered, by protocol (grpc, grpcweb, connect or ec2), procedure (or EC2 action) and result code.",
+		}, []string{"protocol", "procedure", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vpnfacade_request_duration_seconds",
-			Help:    "Time to answer a request, by API and procedure.",
+			Help:    "Time to answer a request, by protocol (grpc, grpcweb, connect or ec2) and procedure (or EC2 action).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
-		}, []string{"api", "procedure"}),
+		}, []string{"protocol", "procedure"}),
 	}
 	reg.MustRegister(m.requests, m.duration)
 	return m
 }
 
 // observe records one request.
-func (m *requestMetrics) observe(api, procedure, code string, took time.Duration) {
-	m.requests.WithLabelValues(api, procedure, code).Inc()
-	m.duration.WithLabelValues(api, procedure).Observe(took.Seconds())
+func (m *requestMetrics) observe(protocol, procedure, code string, took time.Duration) {
+	m.requests.WithLabelValues(protocol, procedure, code).Inc()
+	m.duration.WithLabelValues(protocol, procedure).Observe(took.Seconds())
+}
+
+// connectProtocol is the protocol label of a request served by connect-go:
+// the protocol its handler recognised (grpc, grpcweb or connect).
+func connectProtocol(peer connect.Peer) string {
+	if peer.Protocol == "" {
+		return "unknown"
+	}
+	return peer.Protocol
 }
 
 // WrapUnary implements connect.Interceptor.
@@ -45,7 +57,7 @@ func (m *requestMetrics) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if err != nil {
 			code = connect.CodeOf(err).String()
 		}
-		m.observe("connect", req.Spec().Procedure, code, time.Since(start))
+		m.observe(connectProtocol(req.Peer()), req.Spec().Procedure, code, time.Since(start))
 		return res, err
 	}
 }
@@ -64,7 +76,7 @@ func (m *requestMetrics) WrapStreamingHandler(next connect.StreamingHandlerFunc)
 		if err != nil {
 			code = connect.CodeOf(err).String()
 		}
-		m.observe("connect", conn.Spec().Procedure, code, time.Since(start))
+		m.observe(connectProtocol(conn.Peer()), conn.Spec().Procedure, code, time.Since(start))
 		return err
 	}
 }

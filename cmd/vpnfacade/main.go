@@ -18,6 +18,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// healthcheck subcommand (healthcheck.go): `vpnfacade healthcheck`.
+	if len(os.Args) > 1 && os.Args[1] == healthcheckCommand {
+		code := runHealthcheck(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	// end healthcheck subcommand
 	m := NewMain(os.Stderr, os.Getenv)
 	if err := m.ParseFlags(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
