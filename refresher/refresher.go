@@ -63,9 +63,9 @@ type Refresher struct {
 	opts   options
 	// running holds a token while a refresh is in progress.
 	running chan struct{}
-	// failures counts each partition's consecutive failed reads, by
-	// "account/region"; only a refresh, holding running, touches it.
-	failures map[string]int
+	// failures counts each partition's consecutive failed reads; only a
+	// refresh, holding running, touches it.
+	failures map[vpnfacade.PartitionKey]int
 }
 
 // New returns a Refresher that reads source and publishes to st. It fails
@@ -81,7 +81,7 @@ func New(source Source, st store.Store, opts ...Option) (*Refresher, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Refresher{source: source, store: st, opts: o, running: make(chan struct{}, 1), failures: map[string]int{}}, nil
+	return &Refresher{source: source, store: st, opts: o, running: make(chan struct{}, 1), failures: map[vpnfacade.PartitionKey]int{}}, nil
 }
 
 // Run refreshes when the store's snapshot is due (at once when there is
@@ -291,7 +291,7 @@ func (r *Refresher) readAll(ctx context.Context) []readResult {
 func (r *Refresher) record(ctx context.Context, results []readResult, prev *snapshot.Snapshot) {
 	m := r.opts.metrics
 	for _, res := range results {
-		key := res.accountID + "/" + res.region
+		key := vpnfacade.PartitionKey{AccountID: res.accountID, Region: res.region}
 		if res.err == nil {
 			delete(r.failures, key)
 			if m != nil {
@@ -339,7 +339,7 @@ func build(results []readResult, prev *snapshot.Snapshot) (store.Publication, er
 	var (
 		pub     store.Publication
 		missing []error
-		kept    map[string][]*clientvpnv1.ClientVpnEndpoint // prev's endpoints by partition, built when needed
+		kept    map[vpnfacade.PartitionKey][]*clientvpnv1.ClientVpnEndpoint // prev's endpoints by partition, built when needed
 	)
 	for _, res := range results {
 		p := snapshot.Partition{AccountID: res.accountID, Region: res.region}
@@ -361,7 +361,7 @@ func build(results []readResult, prev *snapshot.Snapshot) (store.Publication, er
 				return store.Publication{}, fmt.Errorf("refresh: keep the last good data: %w", err)
 			}
 		}
-		eps := kept[res.accountID+"/"+res.region]
+		eps := kept[vpnfacade.PartitionKey{AccountID: res.accountID, Region: res.region}]
 		p.RefreshedAt = last.RefreshedAt
 		p.Stale = true
 		p.Error = res.err.Error()
@@ -395,16 +395,15 @@ func lastGood(prev *snapshot.Snapshot, accountID, region string) (snapshot.Parti
 	return prev.Partitions[i], true
 }
 
-// byPartition decodes a snapshot's endpoints, grouped by "account/region".
-func byPartition(s *snapshot.Snapshot) (map[string][]*clientvpnv1.ClientVpnEndpoint, error) {
-	m := map[string][]*clientvpnv1.ClientVpnEndpoint{}
+// byPartition decodes a snapshot's endpoints, grouped by partition.
+func byPartition(s *snapshot.Snapshot) (map[vpnfacade.PartitionKey][]*clientvpnv1.ClientVpnEndpoint, error) {
+	m := map[vpnfacade.PartitionKey][]*clientvpnv1.ClientVpnEndpoint{}
 	for e := range s.All() {
 		msg, err := e.Message()
 		if err != nil {
 			return nil, err
 		}
-		k := e.AccountID() + "/" + e.Region()
-		m[k] = append(m[k], msg)
+		m[e.Partition()] = append(m[e.Partition()], msg)
 	}
 	return m, nil
 }

@@ -42,6 +42,11 @@ func (e *Endpoint) Region() string { return e.region }
 // AccountID returns the account the endpoint was read from.
 func (e *Endpoint) AccountID() string { return e.account }
 
+// Partition returns the partition the endpoint was read from.
+func (e *Endpoint) Partition() vpnfacade.PartitionKey {
+	return vpnfacade.PartitionKey{AccountID: e.account, Region: e.region}
+}
+
 // Key returns the endpoint's identity across partitions,
 // "account/region/id", as Diff lists it.
 func (e *Endpoint) Key() string { return e.account + "/" + e.region + "/" + e.id }

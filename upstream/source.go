@@ -124,7 +124,7 @@ type Source struct {
 // partitionSet is an immutable list of partitions with its index.
 type partitionSet struct {
 	list  []*Partition
-	byKey map[string]*Partition
+	byKey map[vpnfacade.PartitionKey]*Partition
 }
 
 // regionPattern is what a region name looks like (us-east-1, eu-isoe-west-1,
@@ -233,10 +233,10 @@ func (s *Source) accountPartitions(account string, creds aws.CredentialsProvider
 // newPartitionSet indexes the default account's partitions followed by the
 // roles'. It fails when an account comes twice.
 func newPartitionSet(lists ...[]*Partition) (*partitionSet, error) {
-	set := &partitionSet{byKey: map[string]*Partition{}}
+	set := &partitionSet{byKey: map[vpnfacade.PartitionKey]*Partition{}}
 	for _, l := range lists {
 		for _, p := range l {
-			key := p.accountID + "/" + p.region
+			key := vpnfacade.PartitionKey{AccountID: p.accountID, Region: p.region}
 			if set.byKey[key] != nil {
 				return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "role_arns",
 					"account %s is configured twice (the default credentials' account and a role, or two roles)", p.accountID)
@@ -413,7 +413,7 @@ func (s *Source) Regions() []string { return slices.Clone(s.regions) }
 // Partition returns the partition of accountID in region, or nil when the
 // Source does not read it.
 func (s *Source) Partition(accountID, region string) *Partition {
-	return s.parts.Load().byKey[accountID+"/"+region]
+	return s.parts.Load().byKey[vpnfacade.PartitionKey{AccountID: accountID, Region: region}]
 }
 
 // Read reads one partition completely (see Partition.Read).
