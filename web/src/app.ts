@@ -116,6 +116,11 @@ export class App {
         return h("label", { for: `col-${c.id}` }, box, " ", c.label);
       }),
     );
+    // The columns menu closes on a click elsewhere, as menus do.
+    const menu = byId<HTMLDetailsElement>("columns-menu");
+    document.addEventListener("click", (ev) => {
+      if (menu.open && !menu.contains(ev.target as Node)) menu.open = false;
+    });
     byId("apply-filter").addEventListener("click", () => this.filterBar.commit());
     byId("clear-filters").addEventListener("click", () => this.navigate({ ...this.view, filters: [], pages: [] }));
   }
@@ -216,6 +221,7 @@ export class App {
         }
       },
       () => {
+        if (abort.signal.aborted) return; // superseded: the newer count reports
         if (JSON.stringify(this.view.filters) === key) {
           this.count = { state: "unknown" };
           this.renderCount();
