@@ -115,10 +115,18 @@ func TestBrowserPage(t *testing.T) {
 			}
 		}
 		typeIn(t, tab, "#filter", "region=")
-		t.Logf("typed %q", eval[string](t, tab, `document.getElementById('filter').value`))
 		suggestions = evalStrings(t, tab, `[...document.querySelectorAll('#filter-suggestions option')].map(o => o.value)`)
 		if !slices.Equal(suggestions, []string{"region=eu-west-1", "region=us-east-1"}) {
 			t.Errorf("after region=, the suggestions are %v, want the two regions of the data", suggestions)
+		}
+		// Tag values are suggested from the loaded endpoints.
+		eval[string](t, tab, `document.getElementById('filter').value = ''`)
+		typeIn(t, tab, "#filter", "tag:Environment=")
+		suggestions = evalStrings(t, tab, `[...document.querySelectorAll('#filter-suggestions option')].map(o => o.value)`)
+		for _, k := range apiPage(t, api, nil, 100, "").keys {
+			if v := tagValue(s.byKey(k), "Environment"); v != "" && !slices.Contains(suggestions, "tag:Environment="+v) {
+				t.Errorf("after tag:Environment=, the suggestions %v lack %q, a value of the rows shown", suggestions, v)
+			}
 		}
 		eval[string](t, tab, `document.getElementById('filter').value = ''`)
 		b.submitFilter(t, tab, "transport-protocol=udp")
