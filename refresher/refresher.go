@@ -221,7 +221,14 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	pub.RefreshedAt = time.Now()
+	// The content was read by the end of the last successful partition
+	// read, not by the end of the refresh, which on a busy machine comes
+	// later (and after a change upstream the snapshot cannot know of).
+	for _, res := range results {
+		if res.err == nil && res.at.After(pub.RefreshedAt) {
+			pub.RefreshedAt = res.at
+		}
+	}
 	stale := 0
 	var newest time.Time // the newest last good read among stale partitions
 	for _, p := range pub.Partitions {

@@ -31,7 +31,8 @@ type Store interface {
 // Publication is what a writer hands to Publish: the complete content of a
 // snapshot, without its version (the store assigns it).
 type Publication struct {
-	// RefreshedAt is when the refresh that read the content completed.
+	// RefreshedAt is when the content was read: the end of the last
+	// successful partition read of the refresh.
 	RefreshedAt time.Time
 	// Partitions describes each (account, region) the content was read from.
 	Partitions []snapshot.Partition
