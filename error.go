@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // ErrorCode is the kind of an application error.
@@ -29,16 +30,41 @@ const (
 	EINTERNAL ErrorCode = "internal"
 )
 
+// Request fields that errors name, in the contract's (proto) spelling. Each
+// API names them in its own spelling at its edge: the Connect API as they
+// are, the EC2 API as EC2 does (ec2query).
+const (
+	FieldIDs        = "client_vpn_endpoint_ids"
+	FieldID         = "client_vpn_endpoint_id"
+	FieldFilters    = "filters"
+	FieldMaxResults = "max_results"
+	FieldNextToken  = "next_token"
+	FieldDryRun     = "dry_run"
+)
+
 // Error is an application error: a kind, the request field at fault (when
 // there is one) and a message fit to show to the caller.
 type Error struct {
 	// Code is the kind of error.
 	Code ErrorCode
 	// Field names the request field at fault, in the proto's snake_case
-	// (e.g. "next_token", "filters"); empty when no single field is.
+	// (e.g. FieldNextToken); empty when no single field is.
 	Field string
 	// Message is a human-readable explanation, safe to return to clients.
+	// It does not repeat the field's name, which each API spells its own
+	// way: see Describe.
 	Message string
+}
+
+// Describe returns the message a caller sees: the field's name in the
+// caller's API (spell(Field)) before the message, unless the message
+// names what it is about itself (a filter, the missing ids, a dry run).
+func (e *Error) Describe(spell func(field string) string) string {
+	if e.Field == "" || e.Code == ENOTFOUND || e.Code == EDRYRUN ||
+		strings.HasPrefix(e.Message, "the filter") || strings.HasPrefix(e.Message, "The filter") {
+		return e.Message
+	}
+	return spell(e.Field) + ": " + e.Message
 }
 
 // Error implements the error interface.

@@ -96,11 +96,32 @@ func InternalError() *APIError {
 	return NewAPIError(CodeInternalError, http.StatusInternalServerError, internalErrorMessage)
 }
 
+// parameterNames spells the contract's request fields as the EC2 Query API
+// names its parameters.
+var parameterNames = map[string]string{
+	vpnfacade.FieldIDs:        "ClientVpnEndpointId.N",
+	vpnfacade.FieldID:         "ClientVpnEndpointId",
+	vpnfacade.FieldFilters:    "Filter.N",
+	vpnfacade.FieldMaxResults: "MaxResults",
+	vpnfacade.FieldNextToken:  "NextToken",
+	vpnfacade.FieldDryRun:     "DryRun",
+}
+
+// ParameterName returns the EC2 Query parameter of a contract field, e.g.
+// NextToken for next_token; a field EC2 does not have is returned as is.
+func ParameterName(field string) string {
+	if name, ok := parameterNames[field]; ok {
+		return name
+	}
+	return field
+}
+
 // ToAPIError translates any error into the EC2 error to send:
 //
 //   - an *APIError in err's chain is returned as is;
-//   - a *vpnfacade.Error is mapped by its code: EINVALID on field
-//     "next_token" → InvalidPaginationToken, other EINVALID →
+//   - a *vpnfacade.Error is mapped by its code, its message naming the
+//     field as EC2 does (ParameterName): EINVALID on field next_token →
+//     InvalidPaginationToken, other EINVALID →
 //     InvalidParameterValue, ENOTFOUND → InvalidClientVpnEndpointId.NotFound,
 //     EUNAVAILABLE → Unavailable (503), EDRYRUN → DryRunOperation (412),
 //     keeping the error's client-safe message;
@@ -117,16 +138,17 @@ func ToAPIError(err error) *APIError {
 	if !ok {
 		return InternalError()
 	}
+	msg := fe.Describe(ParameterName)
 	switch fe.Code {
 	case vpnfacade.EINVALID:
-		if fe.Field == "next_token" {
-			return &APIError{Code: CodeInvalidPaginationToken, Message: fe.Message, HTTPStatus: http.StatusBadRequest}
+		if fe.Field == vpnfacade.FieldNextToken {
+			return &APIError{Code: CodeInvalidPaginationToken, Message: msg, HTTPStatus: http.StatusBadRequest}
 		}
-		return &APIError{Code: CodeInvalidParameterValue, Message: fe.Message, HTTPStatus: http.StatusBadRequest}
+		return &APIError{Code: CodeInvalidParameterValue, Message: msg, HTTPStatus: http.StatusBadRequest}
 	case vpnfacade.ENOTFOUND:
-		return &APIError{Code: CodeEndpointNotFound, Message: fe.Message, HTTPStatus: http.StatusBadRequest}
+		return &APIError{Code: CodeEndpointNotFound, Message: msg, HTTPStatus: http.StatusBadRequest}
 	case vpnfacade.EUNAVAILABLE:
-		return &APIError{Code: CodeUnavailable, Message: fe.Message, HTTPStatus: http.StatusServiceUnavailable}
+		return &APIError{Code: CodeUnavailable, Message: msg, HTTPStatus: http.StatusServiceUnavailable}
 	case vpnfacade.EDRYRUN:
 		return DryRunOperation()
 	default:

@@ -186,7 +186,8 @@ func TestToAPIError(t *testing.T) {
 		wantStatus int
 		wantMsg    string
 	}{
-		{vpnfacade.Errorf(vpnfacade.EINVALID, "next_token", "bad token"), "InvalidPaginationToken", 400, "bad token"},
+		{vpnfacade.Errorf(vpnfacade.EINVALID, "next_token", "bad token"), "InvalidPaginationToken", 400, "NextToken: bad token"},
+		{vpnfacade.Errorf(vpnfacade.EINVALID, "max_results", "too big"), "InvalidParameterValue", 400, "MaxResults: too big"},
 		{vpnfacade.Errorf(vpnfacade.EINVALID, "filters", "The filter 'x' is invalid"), "InvalidParameterValue", 400, "The filter 'x' is invalid"},
 		{vpnfacade.Errorf(vpnfacade.ENOTFOUND, "client_vpn_endpoint_ids", "gone"), "InvalidClientVpnEndpointId.NotFound", 400, "gone"},
 		{vpnfacade.Errorf(vpnfacade.EUNAVAILABLE, "", "no snapshot yet"), "Unavailable", 503, "no snapshot yet"},

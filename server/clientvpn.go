@@ -47,8 +47,8 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 	limit := int(req.GetMaxResults())
 	switch {
 	case limit < 0:
-		return nil, s.reader.connectError(ctx, vpnfacade.Errorf(vpnfacade.EINVALID, "max_results",
-			"max_results must be between 0 and %d (0 means %d), got %d", MaxMaxResults, DefaultMaxResults, limit))
+		return nil, s.reader.connectError(ctx, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldMaxResults,
+			"must be between 0 and %d (0 means %d), got %d", MaxMaxResults, DefaultMaxResults, limit))
 	case limit == 0:
 		limit = DefaultMaxResults
 	case limit > MaxMaxResults:
@@ -94,8 +94,8 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 // GetClientVpnEndpoint implements clientvpnv1connect.ClientVpnServiceHandler.
 func (s *ClientVpnService) GetClientVpnEndpoint(ctx context.Context, req *clientvpnv1.GetClientVpnEndpointRequest) (*clientvpnv1.GetClientVpnEndpointResponse, error) {
 	if req.GetClientVpnEndpointId() == "" {
-		return nil, s.reader.connectError(ctx, vpnfacade.Errorf(vpnfacade.EINVALID, "client_vpn_endpoint_id",
-			"client_vpn_endpoint_id is required, e.g. cvpn-endpoint-0123456789abcdef0"))
+		return nil, s.reader.connectError(ctx, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldID,
+			"required, e.g. cvpn-endpoint-0123456789abcdef0"))
 	}
 	view, err := s.reader.View(ctx)
 	if err != nil {
@@ -121,7 +121,7 @@ func wantsJSON(ctx context.Context) bool {
 }
 
 func errDryRun() error {
-	return vpnfacade.Errorf(vpnfacade.EDRYRUN, "dry_run", "DryRunOperation: Request would have succeeded, but DryRun flag is set.")
+	return vpnfacade.Errorf(vpnfacade.EDRYRUN, vpnfacade.FieldDryRun, "DryRunOperation: Request would have succeeded, but DryRun flag is set.")
 }
 
 func snapshotInfo(v store.View) *clientvpnv1.SnapshotInfo {
@@ -184,20 +184,29 @@ func (r *Reader) connectError(ctx context.Context, err error) error {
 		r.logger.ErrorContext(ctx, "internal error", "error", err)
 	}
 	var ce *connect.Error
+	fe, _ := errors.AsType[*vpnfacade.Error](err)
 	switch code {
 	case vpnfacade.EINVALID:
-		ce = connect.NewError(connect.CodeInvalidArgument, errors.New(vpnfacade.ErrorMessageOf(err)))
+		ce = connect.NewError(connect.CodeInvalidArgument, errors.New(describe(fe)))
+		if fe.Field != "" {
+			// The ecosystem's machine-readable form of "which field is wrong".
+			if detail, derr := connect.NewErrorDetail(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
+				Field: fe.Field, Description: fe.Message,
+			}}}); derr == nil {
+				ce.AddDetail(detail)
+			}
+		}
 	case vpnfacade.ENOTFOUND:
-		ce = connect.NewError(connect.CodeNotFound, errors.New(vpnfacade.ErrorMessageOf(err)))
+		ce = connect.NewError(connect.CodeNotFound, errors.New(describe(fe)))
 	case vpnfacade.EUNAVAILABLE:
-		ce = connect.NewError(connect.CodeUnavailable, errors.New(vpnfacade.ErrorMessageOf(err)))
+		ce = connect.NewError(connect.CodeUnavailable, errors.New(describe(fe)))
 	case vpnfacade.EDRYRUN:
-		ce = connect.NewError(connect.CodeFailedPrecondition, errors.New(vpnfacade.ErrorMessageOf(err)))
+		ce = connect.NewError(connect.CodeFailedPrecondition, errors.New(describe(fe)))
 		if detail, derr := connect.NewErrorDetail(dryRunInfo()); derr == nil {
 			ce.AddDetail(detail)
 		}
 	case vpnfacade.ECONFLICT:
-		ce = connect.NewError(connect.CodeAborted, errors.New(vpnfacade.ErrorMessageOf(err)))
+		ce = connect.NewError(connect.CodeAborted, errors.New(describe(fe)))
 	default:
 		switch {
 		case errors.Is(err, context.Canceled):
@@ -209,6 +218,12 @@ func (r *Reader) connectError(ctx context.Context, err error) error {
 		}
 	}
 	return ce
+}
+
+// describe is the message of a Connect error: the contract's field names
+// are the Connect API's own.
+func describe(e *vpnfacade.Error) string {
+	return e.Describe(func(field string) string { return field })
 }
 
 // dryRunInfo is the error detail of a successful dry run: the reason is EC2's

@@ -212,7 +212,7 @@ func TestErrors(t *testing.T) {
 		{"negative max_results", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: -1})
 			return err
-		}, connect.CodeInvalidArgument, "max_results must be between 0 and 1000"},
+		}, connect.CodeInvalidArgument, "max_results: must be between 0 and 1000"},
 		{"unknown filter", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{Filters: []*clientvpnv1.Filter{{Name: "colour", Values: []string{"red"}}}})
 			return err
@@ -224,7 +224,7 @@ func TestErrors(t *testing.T) {
 		{"bad token", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{NextToken: "garbage"})
 			return err
-		}, connect.CodeInvalidArgument, "next_token is invalid"},
+		}, connect.CodeInvalidArgument, "next_token: invalid"},
 		{"token with changed filters", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{NextToken: page.GetNextToken()})
 			return err
@@ -244,7 +244,7 @@ func TestErrors(t *testing.T) {
 		{"get without id", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.GetClientVpnEndpoint(t.Context(), &clientvpnv1.GetClientVpnEndpointRequest{})
 			return err
-		}, connect.CodeInvalidArgument, "client_vpn_endpoint_id is required"},
+		}, connect.CodeInvalidArgument, "client_vpn_endpoint_id: required"},
 		{"dry run of a valid request", func(c clientvpnv1connect.ClientVpnServiceClient) error {
 			_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{DryRun: true})
 			return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vpnfacade/vpnfacade"
@@ -18,20 +20,22 @@ import (
 // (AWS_ENDPOINT_URL_EC2) read it unchanged. Every other action is answered
 // with InvalidAction.
 type EC2Handler struct {
-	reader        *Reader
-	defaultRegion string
-	logger        *slog.Logger
-	metrics       *requestMetrics // nil: not recorded
+	reader  *Reader
+	regions []string
+	logger  *slog.Logger
+	metrics *requestMetrics // nil: not recorded
 }
 
-// NewEC2Handler returns the EC2-compatible handler. Requests whose SigV4
-// credential scope names no region are answered for defaultRegion; when that
-// is empty too, for every region.
-func NewEC2Handler(reader *Reader, defaultRegion string, logger *slog.Logger) *EC2Handler {
+// NewEC2Handler returns the EC2-compatible handler for a cache holding
+// regions. As EC2 answers for the region its endpoint serves, a request is
+// answered for the region of its SigV4 credential scope, which must be one
+// of regions; an unsigned request for the only region, or with an error
+// when there are several. With no regions, requests are not scoped.
+func NewEC2Handler(reader *Reader, regions []string, logger *slog.Logger) *EC2Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &EC2Handler{reader: reader, defaultRegion: defaultRegion, logger: logger}
+	return &EC2Handler{reader: reader, regions: slices.Clone(regions), logger: logger}
 }
 
 // ServeHTTP implements http.Handler.
@@ -87,14 +91,20 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 	for _, f := range req.Filters {
 		q.Filters = append(q.Filters, snapshot.Filter{Name: f.Name, Values: f.Values})
 	}
-	if region := h.region(r); region != "" {
-		q.Filters = append(q.Filters, snapshot.Filter{Name: snapshot.FilterRegion, Values: []string{region}})
+	region, err := h.region(r)
+	if err != nil {
+		return action, err
+	}
+	if region != "" {
+		// Endpoints of other regions are invisible, as on EC2: an id held
+		// only there is not found.
+		q.Within = func(p vpnfacade.PartitionKey) bool { return p.Region == region }
 	}
 	if req.DryRun {
 		if err := snapshot.ValidateQuery(q); err != nil {
 			return action, err
 		}
-		return action, vpnfacade.Errorf(vpnfacade.EDRYRUN, "DryRun", "Request would have succeeded, but DryRun flag is set.")
+		return action, vpnfacade.Errorf(vpnfacade.EDRYRUN, vpnfacade.FieldDryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
 	view, err := h.reader.View(r.Context())
 	if err != nil {
@@ -118,12 +128,25 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 }
 
 // region returns the region a request is for: its SigV4 credential scope's,
-// else the default.
-func (h *EC2Handler) region(r *http.Request) string {
-	if region := ec2query.SigningRegion(r); region != "" {
-		return region
+// or for an unsigned request the cache's only region; "" when the handler
+// knows no regions.
+func (h *EC2Handler) region(r *http.Request) (string, error) {
+	if len(h.regions) == 0 {
+		return ec2query.SigningRegion(r), nil
 	}
-	return h.defaultRegion
+	region := ec2query.SigningRegion(r)
+	switch {
+	case region == "" && len(h.regions) == 1:
+		return h.regions[0], nil
+	case region == "":
+		return "", ec2query.NewAPIError(ec2query.CodeInvalidParameterValue, http.StatusBadRequest,
+			"The request is not signed, so it names no region, and this endpoint caches several (%s). Sign it for one of them, e.g. AWS_REGION=%s or --region %s.",
+			strings.Join(h.regions, ", "), h.regions[0], h.regions[0])
+	case !slices.Contains(h.regions, region):
+		return "", ec2query.NewAPIError(ec2query.CodeInvalidParameterValue, http.StatusBadRequest,
+			"This endpoint does not cache region %s; it caches %s.", vpnfacade.Quote(region), strings.Join(h.regions, ", "))
+	}
+	return region, nil
 }
 
 // newRequestID returns a random id in the UUID layout AWS uses.

@@ -25,7 +25,7 @@ func newEC2Handler(t testing.TB) http.Handler {
 	if _, err := st.Publish(t.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: fixture(40)}); err != nil {
 		t.Fatal(err)
 	}
-	return server.NewHandler(server.Options{Reader: server.NewReader(st, 0, nil), DefaultRegion: "eu-west-1"})
+	return server.NewHandler(server.Options{Reader: server.NewReader(st, 0, nil), Regions: []string{"eu-west-1"}})
 }
 
 func postForm(h http.Handler, body string) *httptest.ResponseRecorder {
@@ -48,7 +48,7 @@ func TestEC2Errors(t *testing.T) {
 		{"Version=2016-11-15", 400, "MissingParameter", "Action"},
 		{"Action=DescribeClientVpnEndpoints&MaxResults=4", 400, "InvalidParameterValue", "MaxResults"},
 		{"Action=DescribeClientVpnEndpoints&Filter.1.Name=colour&Filter.1.Value.1=red", 400, "InvalidParameterValue", "The filter 'colour' is invalid"},
-		{"Action=DescribeClientVpnEndpoints&NextToken=abc", 400, "InvalidPaginationToken", "next_token"},
+		{"Action=DescribeClientVpnEndpoints&NextToken=abc", 400, "InvalidPaginationToken", "NextToken: invalid"},
 		{"Action=DescribeClientVpnEndpoints&ClientVpnEndpointId.1=cvpn-endpoint-00000000000000000", 400, "InvalidClientVpnEndpointId.NotFound", "cvpn-endpoint-00000000000000000"},
 		{"Action=DescribeClientVpnEndpoints&DryRun=true", 412, "DryRunOperation", "DryRun flag is set"},
 		{"Action=DescribeClientVpnEndpoints&DryRun=true&Filter.1.Name=colour&Filter.1.Value.1=red", 400, "InvalidParameterValue", "colour"},

@@ -36,7 +36,7 @@ func normalizeEnumFilters(filters []snapshot.Filter) error {
 			}
 			spelling, ok := enumSpelling(ed, v)
 			if !ok {
-				return vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
+				return vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldFilters,
 					"the filter %s does not take the value %s; allowed: %s (or the enum names, e.g. %s), or a pattern with * and ?",
 					vpnfacade.Quote(f.Name), vpnfacade.Quote(v), strings.Join(awsSpellings(ed), ", "), ed.Values().ByNumber(1).Name())
 			}

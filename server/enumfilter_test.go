@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
@@ -37,6 +39,31 @@ func TestEnumFiltersTakeBothSpellings(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument || !strings.Contains(ce.Message(), tc.aws) || !strings.Contains(ce.Message(), tc.name) {
 				t.Errorf("%s %s with an unknown value = %v; want InvalidArgument naming the filter and the allowed values", client, tc.name, err)
 			}
+		}
+	}
+}
+
+// TestInvalidArgumentCarriesBadRequest: an invalid field comes with the
+// ecosystem's machine-readable google.rpc.BadRequest detail naming it.
+func TestInvalidArgumentCarriesBadRequest(t *testing.T) {
+	env := newEnv(t, generated(t, 20), 0)
+	for client, c := range env.clients {
+		_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{NextToken: "garbage"})
+		var ce *connect.Error
+		if !errors.As(err, &ce) || ce.Code() != connect.CodeInvalidArgument {
+			t.Fatalf("%s: %v, want InvalidArgument", client, err)
+		}
+		var fields []string
+		for _, d := range ce.Details() {
+			v, derr := d.Value()
+			if br, ok := v.(*errdetails.BadRequest); derr == nil && ok {
+				for _, fv := range br.GetFieldViolations() {
+					fields = append(fields, fv.GetField())
+				}
+			}
+		}
+		if !slices.Equal(fields, []string{"next_token"}) {
+			t.Errorf("%s: BadRequest field violations %v, want [next_token]", client, fields)
 		}
 	}
 }

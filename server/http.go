@@ -29,9 +29,11 @@ type Options struct {
 	AllowedOrigins []string
 	// Registry receives the request metrics; nil disables /metrics.
 	Registry *prometheus.Registry
-	// DefaultRegion is the region of EC2-compatible requests that do not
-	// name one in their signature.
-	DefaultRegion string
+	// Regions are the regions the cache holds. An EC2-compatible request is
+	// answered for the region of its SigV4 credential scope, which must be
+	// one of them; an unsigned request for the only one, and with an error
+	// when there are several. Empty: requests are not scoped to a region.
+	Regions []string
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
 	// Page, when set, serves the browser page on GET / and GET /app.js.
@@ -49,7 +51,7 @@ func NewHandler(opts Options) http.Handler {
 	}
 	var interceptors []connect.Interceptor
 	mux := http.NewServeMux()
-	ec2 := NewEC2Handler(opts.Reader, opts.DefaultRegion, logger)
+	ec2 := NewEC2Handler(opts.Reader, opts.Regions, logger)
 	if opts.Registry != nil {
 		metrics := newRequestMetrics(opts.Registry)
 		interceptors = append(interceptors, metrics)
@@ -73,8 +75,16 @@ func NewHandler(opts Options) http.Handler {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle("POST /{$}", ec2)
+	// The Query API takes its parameters in a GET's query string too; a GET
+	// of / without an Action is the browser page.
+	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("Action") || opts.Page == nil {
+			ec2.ServeHTTP(w, r)
+			return
+		}
+		opts.Page.ServeHTTP(w, r)
+	}))
 	if opts.Page != nil {
-		mux.Handle("GET /{$}", opts.Page)
 		mux.Handle("GET /app.js", opts.Page)
 	}
 

@@ -25,8 +25,8 @@ const (
 func checkLength(field, s string) error {
 	if len(s) > MaxValueLength && utf8.RuneCountInString(s) > MaxValueLength {
 		return vpnfacade.Errorf(vpnfacade.EINVALID, field,
-			"%s: a value is %d characters long, more than the limit of %d: %s",
-			field, utf8.RuneCountInString(s), MaxValueLength, vpnfacade.Quote(s))
+			"a value is %d characters long, more than the limit of %d: %s",
+			utf8.RuneCountInString(s), MaxValueLength, vpnfacade.Quote(s))
 	}
 	return nil
 }

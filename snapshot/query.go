@@ -51,6 +51,11 @@ type Query struct {
 	Limit int
 	// NextToken continues a listing from a previous Page.
 	NextToken string
+	// Within, when set, is the part of the snapshot the caller may see:
+	// endpoints of partitions it rejects are invisible, as if absent (an id
+	// held only there is not found). The EC2 API answers for one region;
+	// access rules limit a caller to some accounts and regions.
+	Within func(vpnfacade.PartitionKey) bool
 }
 
 // Page is one page of a listing.
@@ -118,8 +123,8 @@ func (f *compiledFilter) matches(e *Endpoint) bool {
 func compileFilters(filters []Filter) ([]compiledFilter, error) {
 	allowed := FilterNames
 	if len(filters) > MaxFilters {
-		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
-			"filters: %d filters given, more than the limit of %d", len(filters), MaxFilters)
+		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldFilters,
+			"%d filters given, more than the limit of %d", len(filters), MaxFilters)
 	}
 	out := make([]compiledFilter, 0, len(filters))
 	for _, f := range filters {
@@ -131,20 +136,20 @@ func compileFilters(filters []Filter) ([]compiledFilter, error) {
 		case strings.HasPrefix(f.Name, "tag:") && slices.Contains(allowed, FilterTag):
 			cf.tagKey = strings.TrimPrefix(f.Name, "tag:")
 			if cf.tagKey == "" {
-				return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
+				return nil, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldFilters,
 					"the filter 'tag:' is invalid: a tag filter is 'tag:' followed by the tag key")
 			}
 		case f.Name != FilterTag && slices.Contains(allowed, f.Name):
 		default:
-			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
+			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldFilters,
 				"The filter '%s' is invalid; supported filters: %s", strings.Trim(vpnfacade.Quote(f.Name), `"`), strings.Join(allowed, ", "))
 		}
 		if len(f.Values) == 0 {
-			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
+			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldFilters,
 				"the filter %s has no values; give at least one", vpnfacade.Quote(f.Name))
 		}
 		if len(f.Values) > MaxValuesPerFilter {
-			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "filters",
+			return nil, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldFilters,
 				"the filter %s has %d values, more than the limit of %d", vpnfacade.Quote(f.Name), len(f.Values), MaxValuesPerFilter)
 		}
 		for _, v := range f.Values {
@@ -175,15 +180,15 @@ type preparedQuery struct {
 
 func prepare(q Query) (preparedQuery, error) {
 	if q.Limit < 1 {
-		return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, "max_results", "the page size must be at least 1, got %d", q.Limit)
+		return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldMaxResults, "the page size must be at least 1, got %d", q.Limit)
 	}
 	if len(q.IDs) > MaxIDs {
-		return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, "client_vpn_endpoint_ids",
-			"client_vpn_endpoint_ids: %d ids given, more than the limit of %d", len(q.IDs), MaxIDs)
+		return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldIDs,
+			"%d ids given, more than the limit of %d", len(q.IDs), MaxIDs)
 	}
 	for _, id := range q.IDs {
 		if id == "" {
-			return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, "client_vpn_endpoint_ids", "an endpoint id is empty")
+			return preparedQuery{}, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldIDs, "an endpoint id is empty")
 		}
 		if err := checkLength("client_vpn_endpoint_ids", id); err != nil {
 			return preparedQuery{}, err
@@ -241,7 +246,7 @@ func (s *Snapshot) List(ctx context.Context, q Query) (Page, error) {
 	if len(p.ids) > 0 {
 		narrowed = true
 		var missing []string
-		candidates, missing = s.positionsOfIDs(p.ids)
+		candidates, missing = s.positionsOfIDs(p.ids, q.Within)
 		if len(missing) > 0 {
 			return Page{}, errMissing(missing)
 		}
@@ -256,6 +261,9 @@ func (s *Snapshot) List(ctx context.Context, q Query) (Page, error) {
 	page := Page{Endpoints: make([]*Endpoint, 0, min(q.Limit, 128))}
 	match := func(i int) bool {
 		e := &s.endpoints[i]
+		if q.Within != nil && !q.Within(e.Partition()) {
+			return false
+		}
 		if len(p.ids) > 0 && chosen >= 0 {
 			if _, found := slices.BinarySearch(p.ids, e.id); !found {
 				return false
@@ -317,20 +325,25 @@ func errMissing(missing []string) error {
 	if len(missing) > most {
 		more = fmt.Sprintf(" and %d more", len(missing)-most)
 	}
-	return vpnfacade.Errorf(vpnfacade.ENOTFOUND, "client_vpn_endpoint_ids",
+	return vpnfacade.Errorf(vpnfacade.ENOTFOUND, vpnfacade.FieldIDs,
 		"the Client VPN endpoint(s) %s%s cannot be found", strings.Join(names, ", "), more)
 }
 
 // positionsOfIDs returns the ascending positions holding any of ids (sorted,
-// without duplicates), and the ids held nowhere.
-func (s *Snapshot) positionsOfIDs(ids []string) (positions []int32, missing []string) {
+// without duplicates) within the partitions within accepts (nil: all), and
+// the ids held nowhere there.
+func (s *Snapshot) positionsOfIDs(ids []string, within func(vpnfacade.PartitionKey) bool) (positions []int32, missing []string) {
 	for _, id := range ids {
-		p := s.index[indexKey(FilterEndpointID, id)]
-		if len(p) == 0 {
-			missing = append(missing, id)
-			continue
+		found := false
+		for _, i := range s.index[indexKey(FilterEndpointID, id)] {
+			if within == nil || within(s.endpoints[i].Partition()) {
+				positions = append(positions, i)
+				found = true
+			}
 		}
-		positions = append(positions, p...)
+		if !found {
+			missing = append(missing, id)
+		}
 	}
 	slices.Sort(positions)
 	return slices.Compact(positions), missing

@@ -181,9 +181,9 @@ func TestListErrors(t *testing.T) {
 		field string
 		msg   string
 	}{
-		{"unknown filter", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "colour", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "The filter 'colour' is invalid; supported filters: endpoint-id"},
-		{"filter without values", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "vpc-id"}}}, vpnfacade.EINVALID, "filters", "no values"},
-		{"empty tag key", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "tag:", Values: []string{"x"}}}}, vpnfacade.EINVALID, "filters", "tag:"},
+		{"unknown filter", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "colour", Values: []string{"x"}}}}, vpnfacade.EINVALID, vpnfacade.FieldFilters, "The filter 'colour' is invalid; supported filters: endpoint-id"},
+		{"filter without values", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "vpc-id"}}}, vpnfacade.EINVALID, vpnfacade.FieldFilters, "no values"},
+		{"empty tag key", snapshot.Query{Limit: 5, Filters: []snapshot.Filter{{Name: "tag:", Values: []string{"x"}}}}, vpnfacade.EINVALID, vpnfacade.FieldFilters, "tag:"},
 		{"zero limit", snapshot.Query{}, vpnfacade.EINVALID, "max_results", "at least 1"},
 		{"garbage token", snapshot.Query{Limit: 5, NextToken: "not a token!"}, vpnfacade.EINVALID, "next_token", "not a token this service issued"},
 		{"tampered token", snapshot.Query{Limit: 5, NextToken: string(tampered), Filters: []snapshot.Filter{{Name: "tag:env", Values: []string{"prod", "dev"}}}}, vpnfacade.EINVALID, "next_token", "invalid"},

@@ -223,7 +223,7 @@ func (s *Snapshot) PartitionsStale() bool {
 // call does not narrow it to one, the first in snapshot order is returned.
 func (s *Snapshot) Get(id, region, accountID string) (*Endpoint, error) {
 	if id == "" {
-		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "client_vpn_endpoint_id", "client_vpn_endpoint_id is required")
+		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldID, "required")
 	}
 	if err := checkLength("client_vpn_endpoint_id", id); err != nil {
 		return nil, err

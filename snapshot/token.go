@@ -82,8 +82,8 @@ func encodeToken(binding [8]byte, after sortKey) string {
 }
 
 func errBadToken(reason string) error {
-	return vpnfacade.Errorf(vpnfacade.EINVALID, "next_token",
-		"next_token is invalid: %s; pass the next_token of the previous page unchanged, or none to start over", reason)
+	return vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldNextToken,
+		"invalid: %s; pass the token of the previous page unchanged, or none to start over", reason)
 }
 
 // decodeToken returns the position a token records, checking that it was

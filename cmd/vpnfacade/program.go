@@ -154,17 +154,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	regions := source.Regions()
-	defaultRegion := ""
-	if len(regions) == 1 {
-		defaultRegion = regions[0]
-	}
 	reader := server.NewReader(st, cfg.maxStaleness, logger)
 	registry.MustRegister(server.NewSnapshotCollector(reader))
 	handler := server.NewHandler(server.Options{
 		Reader:         reader,
 		AllowedOrigins: cfg.allowedOrigins,
 		Registry:       registry,
-		DefaultRegion:  defaultRegion,
+		Regions:        regions,
 		Logger:         logger,
 		Page:           web.Handler(),
 	})

@@ -12,6 +12,7 @@ import sys
 
 import boto3
 from botocore.config import Config
+from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
 
@@ -43,6 +44,14 @@ def error_code(c, **kwargs):
     return None
 
 
+def error_of(c, **kwargs):
+    try:
+        c.describe_client_vpn_endpoints(**kwargs)
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["Error"]["Message"]
+    return None, None
+
+
 def first_difference(a, b, path="$"):
     if type(a) is not type(b):
         return f"{path}: {type(a).__name__} vs {type(b).__name__}"
@@ -66,8 +75,9 @@ def first_difference(a, b, path="$"):
 
 
 def main():
-    sim_url, facade_url, region = sys.argv[1], sys.argv[2], sys.argv[3]
+    sim_url, facade_url, region, other = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     sim, facade = client(sim_url, region), client(facade_url, region)
+    other_id = paginate(client(sim_url, other), PaginationConfig={"PageSize": 1000})[0]["ClientVpnEndpointId"]
     everything = paginate(sim, PaginationConfig={"PageSize": 1000})
     ids = [e["ClientVpnEndpointId"] for e in everything]
     tag = next(t for e in everything for t in e.get("Tags", []) if t["Key"] == "Environment")
@@ -101,12 +111,31 @@ def main():
         "unknown id": dict(ClientVpnEndpointIds=["cvpn-endpoint-00000000000000000"]),
         "bad NextToken": dict(NextToken="not-a-token"),
         "dry run": dict(DryRun=True),
+        "id of another region": dict(ClientVpnEndpointIds=[other_id]),
+        "id of another region among ids": dict(ClientVpnEndpointIds=ids[:2] + [other_id]),
     }
     raw_sim, raw_facade = client(sim_url, region, False), client(facade_url, region, False)
     for name, kwargs in errors.items():
         a, b = error_code(raw_sim, **kwargs), error_code(raw_facade, **kwargs)
         cases.append({"name": "error: " + name, "equal": a == b and a is not None, "count": 0,
                       "detail": f"emulator {a}, vpnfacade {b}"})
+
+    # Where EC2 has no counterpart (a region this endpoint does not cache, an
+    # unsigned request), the facade answers with an error that says what to
+    # do; and parameters are named in the EC2 API's spelling.
+    facade_only = {
+        "region not cached": (client(facade_url, "ap-south-1", False), {},
+                              "InvalidParameterValue", [region, other, "ap-south-1"]),
+        "unsigned with several regions": (boto3.client("ec2", endpoint_url=facade_url, region_name=region,
+                                                       config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1})),
+                                          {}, "InvalidParameterValue", ["not signed", region]),
+        "bad NextToken names NextToken": (raw_facade, dict(NextToken="not-a-token"), "InvalidPaginationToken", ["NextToken"]),
+    }
+    for name, (c, kwargs, want_code, want_words) in facade_only.items():
+        code, message = error_of(c, **kwargs)
+        ok = code == want_code and all(w in (message or "") for w in want_words) and "next_token" not in (message or "")
+        cases.append({"name": "facade error: " + name, "equal": ok, "count": 0,
+                      "detail": f"got {code}: {message!r}; want {want_code} mentioning {want_words}"})
     print(json.dumps({"cases": cases}))
 
 
