@@ -1,8 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -37,7 +35,7 @@ func NewEC2Handler(reader *Reader, defaultRegion string, logger *slog.Logger) *E
 // ServeHTTP implements http.Handler.
 func (h *EC2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	requestID := newRequestID()
+	requestID := ec2query.NewRequestID()
 	action, err := h.serve(w, r, requestID)
 	if err != nil {
 		apiErr := ec2query.ToAPIError(err)
@@ -124,11 +122,4 @@ func (h *EC2Handler) region(r *http.Request) string {
 		return region
 	}
 	return h.defaultRegion
-}
-
-// newRequestID returns a random id in the UUID layout AWS uses.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
