@@ -101,14 +101,6 @@ func ErrorMessageOf(err error) string {
 	return "internal error"
 }
 
-// ErrorFieldOf returns the field of the first *Error in err's chain, if any.
-func ErrorFieldOf(err error) string {
-	if e, ok := errors.AsType[*Error](err); ok {
-		return e.Field
-	}
-	return ""
-}
-
 // MaxEchoedInput is how many characters of a caller's input a message
 // quotes at most.
 const MaxEchoedInput = 64

@@ -27,8 +27,9 @@ const (
 	MinMaxResults = 5
 	// MaxMaxResults is the largest MaxResults EC2 accepts.
 	MaxMaxResults = 1000
-	// DefaultMaxResults is the page size used when MaxResults is absent.
-	DefaultMaxResults = 1000
+	// PageSizeWhenAbsent is the page size EC2 uses when a request has no
+	// MaxResults: every result, up to the largest page.
+	PageSizeWhenAbsent = 1000
 )
 
 // ActionDescribeClientVpnEndpoints is the Action value of the one EC2 call
@@ -69,10 +70,10 @@ type DescribeClientVpnEndpointsRequest struct {
 	DryRun bool
 }
 
-// PageSize returns MaxResults, or DefaultMaxResults when it is not set.
+// PageSize returns MaxResults, or PageSizeWhenAbsent when it is not set.
 func (r *DescribeClientVpnEndpointsRequest) PageSize() int {
 	if r.MaxResults == 0 {
-		return DefaultMaxResults
+		return PageSizeWhenAbsent
 	}
 	return r.MaxResults
 }

@@ -147,8 +147,8 @@ func TestParseFilterValues(t *testing.T) {
 	if !reflect.DeepEqual(got.Filters, want) {
 		t.Errorf("filters %+v, want %+v", got.Filters, want)
 	}
-	if got.PageSize() != ec2query.DefaultMaxResults {
-		t.Errorf("PageSize() = %d without MaxResults, want %d", got.PageSize(), ec2query.DefaultMaxResults)
+	if got.PageSize() != ec2query.PageSizeWhenAbsent {
+		t.Errorf("PageSize() = %d without MaxResults, want %d", got.PageSize(), ec2query.PageSizeWhenAbsent)
 	}
 }
 

@@ -23,7 +23,6 @@ package ec2sim
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
@@ -207,7 +206,7 @@ func New(opts Options) (*Server, error) {
 
 // ServeHTTP answers one EC2 or STS Query request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
+	requestID := ec2query.NewRequestID()
 	form, err := ec2query.ReadForm(w, r, 0)
 	if err != nil {
 		s.countRequest("")
@@ -594,13 +593,4 @@ func (s *Server) putLocked(key PartitionKey, e *clientvpnv1.ClientVpnEndpoint) {
 // changed records that the partition's data changed.
 func (p *partition) changed() {
 	p.sorted = nil
-}
-
-// newRequestID returns a random UUID-shaped request id, as AWS sends.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -516,7 +516,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"logger", WithLogger(nil)},
 	} {
 		_, err := New(src, st, c.opt)
-		if vpnfacade.ErrorCodeOf(err) != vpnfacade.EINVALID || vpnfacade.ErrorFieldOf(err) != c.field {
+		var verr *vpnfacade.Error
+		if !errors.As(err, &verr) || verr.Code != vpnfacade.EINVALID || verr.Field != c.field {
 			t.Errorf("New with a bad %s = %v, want EINVALID naming %s", c.field, err, c.field)
 		}
 	}

@@ -23,10 +23,12 @@ import (
 
 // Page sizes of ListClientVpnEndpoints.
 const (
-	// DefaultMaxResults is the page size when max_results is 0.
-	DefaultMaxResults = 100
-	// MaxMaxResults is the largest page; larger requests are served this many.
-	MaxMaxResults = 1000
+	// DefaultPageSize is the page size when a request's max_results is 0
+	// (unset). EC2's default differs: see ec2query.PageSizeWhenAbsent.
+	DefaultPageSize = 100
+	// MaxPageSize is the largest page; a larger max_results is served this
+	// many.
+	MaxPageSize = 1000
 )
 
 // ClientVpnService implements clientvpnv1connect.ClientVpnServiceHandler over
@@ -48,11 +50,11 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 	switch {
 	case limit < 0:
 		return nil, s.reader.connectError(ctx, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldMaxResults,
-			"must be between 0 and %d (0 means %d), got %d", MaxMaxResults, DefaultMaxResults, limit))
+			"must be between 0 and %d (0 means %d), got %d", MaxPageSize, DefaultPageSize, limit))
 	case limit == 0:
-		limit = DefaultMaxResults
-	case limit > MaxMaxResults:
-		limit = MaxMaxResults
+		limit = DefaultPageSize
+	case limit > MaxPageSize:
+		limit = MaxPageSize
 	}
 	q := snapshot.Query{
 		IDs:       req.GetClientVpnEndpointIds(),

@@ -135,12 +135,12 @@ func TestListDefaultsAndFilters(t *testing.T) {
 	e := newEnv(t, slices.Clone(eps), 0)
 	c := e.clients["connect"]
 	res, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{})
-	if err != nil || len(res.GetClientVpnEndpoints()) != server.DefaultMaxResults || res.GetNextToken() == "" {
-		t.Fatalf("max_results 0: %d endpoints, token %q, err %v; want %d and a token", len(res.GetClientVpnEndpoints()), res.GetNextToken(), err, server.DefaultMaxResults)
+	if err != nil || len(res.GetClientVpnEndpoints()) != server.DefaultPageSize || res.GetNextToken() == "" {
+		t.Fatalf("max_results 0: %d endpoints, token %q, err %v; want %d and a token", len(res.GetClientVpnEndpoints()), res.GetNextToken(), err, server.DefaultPageSize)
 	}
 	res, err = c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 5000})
-	if err != nil || len(res.GetClientVpnEndpoints()) != server.MaxMaxResults {
-		t.Fatalf("max_results 5000: %d endpoints, err %v; want %d", len(res.GetClientVpnEndpoints()), err, server.MaxMaxResults)
+	if err != nil || len(res.GetClientVpnEndpoints()) != server.MaxPageSize {
+		t.Fatalf("max_results 5000: %d endpoints, err %v; want %d", len(res.GetClientVpnEndpoints()), err, server.MaxPageSize)
 	}
 	res, err = c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{
 		MaxResults: 1000,

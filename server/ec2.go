@@ -1,8 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -41,7 +39,7 @@ func NewEC2Handler(reader *Reader, regions []string, logger *slog.Logger) *EC2Ha
 // ServeHTTP implements http.Handler.
 func (h *EC2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	requestID := newRequestID()
+	requestID := ec2query.NewRequestID()
 	action, err := h.serve(w, r, requestID)
 	if err != nil {
 		apiErr := ec2query.ToAPIError(err)
@@ -147,11 +145,4 @@ func (h *EC2Handler) region(r *http.Request) (string, error) {
 			"This endpoint does not cache region %s; it caches %s.", vpnfacade.Quote(region), strings.Join(h.regions, ", "))
 	}
 	return region, nil
-}
-
-// newRequestID returns a random id in the UUID layout AWS uses.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

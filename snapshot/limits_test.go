@@ -2,6 +2,7 @@ package snapshot_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -43,7 +44,8 @@ func TestLimits(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := snap.List(t.Context(), tc.q)
-			if vpnfacade.ErrorCodeOf(err) != vpnfacade.EINVALID || vpnfacade.ErrorFieldOf(err) != tc.field {
+			var verr *vpnfacade.Error
+			if !errors.As(err, &verr) || verr.Code != vpnfacade.EINVALID || verr.Field != tc.field {
 				t.Fatalf("List = %v; want EINVALID on field %s", err, tc.field)
 			}
 			msg := vpnfacade.ErrorMessageOf(err)

@@ -1,6 +1,7 @@
 package snapshot_test
 
 import (
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -193,7 +194,8 @@ func TestListErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := snap.List(t.Context(), tc.q)
-			if vpnfacade.ErrorCodeOf(err) != tc.code || vpnfacade.ErrorFieldOf(err) != tc.field || !strings.Contains(err.Error(), tc.msg) {
+			var verr *vpnfacade.Error
+			if !errors.As(err, &verr) || verr.Code != tc.code || verr.Field != tc.field || !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("List = %v; want code %s, field %s, message containing %q", err, tc.code, tc.field, tc.msg)
 			}
 		})

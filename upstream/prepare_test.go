@@ -184,7 +184,8 @@ func TestConfigCheckers(t *testing.T) {
 	long := strings.Repeat("x", 300)
 	for _, r := range []string{"", "Ireland", "eu-west", "EU-WEST-1", "eu_west_1", long} {
 		err := upstream.CheckRegion(r)
-		if vpnfacade.ErrorFieldOf(err) != "regions" || strings.Contains(err.Error(), strings.Repeat("x", 65)) {
+		var verr *vpnfacade.Error
+		if !errors.As(err, &verr) || verr.Field != "regions" || strings.Contains(err.Error(), strings.Repeat("x", 65)) {
 			t.Errorf("CheckRegion(%.70q) = %v, want an error naming regions and quoting at most 64 characters", r, err)
 		}
 	}
@@ -193,7 +194,8 @@ func TestConfigCheckers(t *testing.T) {
 	}
 	for _, id := range []string{"", "12345678901", "1234567890123", "12345678901a", long} {
 		err := upstream.CheckAccountID(id)
-		if vpnfacade.ErrorFieldOf(err) != "account_id" || strings.Contains(err.Error(), strings.Repeat("x", 65)) {
+		var verr *vpnfacade.Error
+		if !errors.As(err, &verr) || verr.Field != "account_id" || strings.Contains(err.Error(), strings.Repeat("x", 65)) {
 			t.Errorf("CheckAccountID(%.70q) = %v, want an error naming account_id and quoting at most 64 characters", id, err)
 		}
 	}

@@ -416,7 +416,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		cfg := ok
 		c.edit(&cfg)
 		_, err := upstream.New(t.Context(), cfg)
-		if vpnfacade.ErrorCodeOf(err) != vpnfacade.EINVALID || vpnfacade.ErrorFieldOf(err) != c.field {
+		var verr *vpnfacade.Error
+		if !errors.As(err, &verr) || verr.Code != vpnfacade.EINVALID || verr.Field != c.field {
 			t.Errorf("New(%+v) = %v, want EINVALID naming %s", cfg, err, c.field)
 		}
 	}

@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -34,7 +35,8 @@ func TestRegionsDefaultToTheAWSConfiguration(t *testing.T) {
 
 	t.Setenv("AWS_REGION", "")
 	_, err = upstream.New(t.Context(), upstream.Config{AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
-	if vpnfacade.ErrorCodeOf(err) != vpnfacade.EINVALID || vpnfacade.ErrorFieldOf(err) != "regions" {
+	var verr *vpnfacade.Error
+	if !errors.As(err, &verr) || verr.Code != vpnfacade.EINVALID || verr.Field != "regions" {
 		t.Errorf("no region anywhere: %v, want EINVALID naming regions", err)
 	}
 }

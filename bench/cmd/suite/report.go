@@ -2,12 +2,14 @@ package main
 
 import (
 	"cmp"
+	_ "embed"
 	"fmt"
 	"maps"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/vpnfacade/vpnfacade/bench/load"
@@ -134,59 +136,211 @@ func met(ok bool) string {
 	return "**missed**"
 }
 
+// reportTemplate lays the report out as Markdown; reportView is its data.
+//
+//go:embed report.md.tmpl
+var reportTemplate string
+
+// reportTmpl is reportTemplate parsed once, with the formatting helpers it
+// calls; it is never modified.
+var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"ms":     ms,
+	"mib":    mib,
+	"micros": fmtMicros,
+	"yesNo":  yesNo,
+	"met":    met,
+	"join":   strings.Join,
+}).Parse(reportTemplate))
+
+// reportView is what the report template shows: the report's figures,
+// sorted into table rows, with the ratios and verdicts worked out.
+type reportView struct {
+	Started                 time.Time
+	NumCPU                  int
+	CPU                     string
+	GoVersion, GOOS, GOARCH string
+	LoadBefore, LoadAfter   string
+	Took                    time.Duration
+
+	Concurrency, Conns, Rounds              int
+	Warmup, Duration, DirectWarmup, Latency time.Duration
+	OutDir                                  string
+	Encodings                               []string
+
+	Saturated []saturatedRow
+	Direct    []directRow // by procedure
+	Ratios    []ratioRow
+	PerRead   *perRead // nil when nothing was measured
+	Paced     []pacedRow
+	Single    []pacedRow
+	Upstream  *upstreamView // nil when the facade was not loaded
+	Sizes     []sizeRow
+	Profiles  []string
+}
+
+// saturatedRow is one saturated scenario over its rounds.
+type saturatedRow struct {
+	Scenario             scenario
+	Median               measured // the median round by throughput
+	Lo, Hi               float64  // the range of throughput over the rounds
+	Errors               int64    // over every round
+	ServerCPU, ClientCPU time.Duration
+	During, Rounds       int // rounds a refresh overlapped, of all
+}
+
+// directRow is one direct scenario.
+type directRow struct {
+	Scenario scenario
+	directResult
+	ErrorKinds []string // "N× message", by message
+}
+
+// ratioRow is one row of the ratio table: a value per protocol and
+// encoding, and the target they are held to.
+type ratioRow struct {
+	Name    string
+	Values  []string
+	Comment string
+	// HasTarget is set when Comment is a target to meet; Met says whether
+	// every value met it.
+	HasTarget, Met bool
+}
+
+// perRead compares the upstream calls per read of the facade and of
+// direct reads.
+type perRead struct {
+	Calls, Reads               int64 // the facade's, during its load
+	ReadsPerCall               float64
+	DirectCalls, DirectReads   int64
+	DirectCallsPerRead, Factor float64
+}
+
+// pacedRow is one paced (or one-at-a-time) scenario.
+type pacedRow struct {
+	Scenario scenario
+	measured
+	P99Met bool // p99 ≤ 2 ms
+}
+
+// upstreamView is what reached upstream during the facade's load.
+type upstreamView struct {
+	Calls, Throttled     int64
+	Duration             time.Duration
+	Refreshes            int
+	PerRefresh, Expected int64 // calls a refresh makes; those of the refreshes
+}
+
+// Unexplained is how many calls the published refreshes do not account
+// for.
+func (u upstreamView) Unexplained() int64 { return u.Calls - u.Expected }
+
+// sizeRow is one size's refresh, memory and warm start, per endpoint too.
+type sizeRow struct {
+	sizeResult
+	RSSKiB, GrowthKiB, HeapKiB, PeakKiB float64 // per endpoint
+	WarmCalls                           int64   // by the end of the first refresh
+	RSSMet, WarmStartMet                bool
+}
+
+// WarmCallsBeyond is how many calls of a warm start its refresher did not
+// make.
+func (z sizeRow) WarmCallsBeyond() int64 { return z.WarmCalls - z.PerRefresh }
+
 // String formats the report as Markdown.
 func (r *report) String() string {
 	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	c := r.cfg
-	p("# vpnfacade benchmark run, %s", r.started.Format("2006-01-02 15:04 MST"))
-	p("")
-	p("Machine: %d CPUs (`nproc`), %q, %s %s/%s. Load average (1, 5, 15 min) before: %s; after: %s.",
-		runtime.NumCPU(), r.cpu, runtime.Version(), runtime.GOOS, runtime.GOARCH, r.loadBefore, cmp.Or(r.loadAfter, "?"))
-	p("Load generator, servers, Redis and the EC2 emulator share these CPUs. Run took %s.", r.ended.Sub(r.started).Round(time.Second))
-	p("")
-	p("Every scenario: %d calls in flight (closed loop) over %d HTTP/2 connections (h2c) for gRPC and Connect, %s warm-up, %s measured "+
-		"(direct: %s warm-up, to spend EC2's burst first). Facade and bare: %d rounds, interleaved; the median round is shown, with the range of "+
-		"throughput across rounds. Encoding gzip: clients accept gzip (connect-go's default) and connect-go compresses every response; "+
-		"identity: they do not. Latencies are of successful calls.",
-		c.concurrency, c.conns, c.warmup, c.duration, max(c.warmup, c.directWarmup), c.rounds)
-	p("")
+	if err := reportTmpl.Execute(&b, r.view()); err != nil {
+		// The template is fixed and its data typed: a failure is a bug.
+		panic(fmt.Sprintf("report template: %v", err))
+	}
+	return b.String()
+}
 
-	p("## Saturated throughput and latency")
-	p("")
-	p("Throughput and latencies are the median round's (by throughput); CPU per call is the median over the rounds. " +
-		"The last column counts the rounds a refresh of the facade overlapped: it takes CPU from whatever runs then, bare included.")
-	p("")
-	p("| scenario | calls/s | range over rounds | p50 | p90 | p99 | max | errors | server CPU / call | client CPU / call | rounds during a refresh |")
-	p("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+// view works out what the report shows.
+func (r *report) view() reportView {
+	c := r.cfg
+	v := reportView{
+		Started: r.started, NumCPU: runtime.NumCPU(), CPU: r.cpu,
+		GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
+		LoadBefore: r.loadBefore, LoadAfter: cmp.Or(r.loadAfter, "?"),
+		Took:        r.ended.Sub(r.started).Round(time.Second),
+		Concurrency: c.concurrency, Conns: c.conns, Rounds: c.rounds,
+		Warmup: c.warmup, Duration: c.duration, DirectWarmup: max(c.warmup, c.directWarmup), Latency: c.latency,
+		OutDir: c.outDir, Encodings: c.encodings, Profiles: r.Profiles,
+	}
+
 	keys := slices.SortedFunc(maps.Keys(r.Saturated), func(a, b scenario) int {
 		return cmp.Or(cmp.Compare(a.Encoding, b.Encoding), cmp.Compare(a.Proc, b.Proc), cmp.Compare(b.Protocol, a.Protocol), cmp.Compare(a.Target, b.Target))
 	})
 	for _, sc := range keys {
 		rounds := r.Saturated[sc]
-		m := median(rounds)
-		lo, hi := rounds[0].Throughput(), rounds[0].Throughput()
-		var errs int64
+		row := saturatedRow{Scenario: sc, Median: median(rounds), Rounds: len(rounds)}
+		row.Lo, row.Hi = rounds[0].Throughput(), rounds[0].Throughput()
 		for _, x := range rounds {
-			lo, hi = min(lo, x.Throughput()), max(hi, x.Throughput())
-			errs += x.Errors
-		}
-		server, client := medianCPU(rounds)
-		during := 0
-		for _, x := range rounds {
+			row.Lo, row.Hi = min(row.Lo, x.Throughput()), max(row.Hi, x.Throughput())
+			row.Errors += x.Errors
 			if x.DuringRefresh {
-				during++
+				row.During++
 			}
 		}
-		p("| %s | %.0f | %.0f – %.0f | %s | %s | %s | %s | %d | %s | %s | %d of %d |", sc, m.Throughput(), lo, hi, ms(m.P50), ms(m.P90), ms(m.P99), ms(m.Max), errs,
-			fmtMicros(server), fmtMicros(client), during, len(rounds))
+		row.ServerCPU, row.ClientCPU = medianCPU(rounds)
+		v.Saturated = append(v.Saturated, row)
 	}
 	for _, sc := range slices.SortedFunc(maps.Keys(r.Direct), func(a, b scenario) int { return cmp.Compare(a.Proc, b.Proc) }) {
 		d := r.Direct[sc]
-		p("| %s | %.1f | one round | %s | %s | %s | %s | %d | n/a | n/a | n/a |", sc, d.Throughput(), ms(d.P50), ms(d.P90), ms(d.P99), ms(d.Max), d.Errors)
+		row := directRow{Scenario: sc, directResult: d}
+		for _, k := range slices.Sorted(maps.Keys(d.ErrorSamples)) {
+			row.ErrorKinds = append(row.ErrorKinds, fmt.Sprintf("%d× %s", d.ErrorSamples[k], k))
+		}
+		v.Direct = append(v.Direct, row)
 	}
-	p("")
 
+	v.Ratios = r.ratios()
+
+	if u := r.Upstream; u.reads > 0 && u.calls > 0 {
+		p := &perRead{Calls: u.calls, Reads: u.reads, ReadsPerCall: float64(u.reads) / float64(u.calls)}
+		for _, d := range r.Direct {
+			p.DirectCalls += d.Calls
+			p.DirectReads += d.OK
+		}
+		p.DirectCallsPerRead = ratio(float64(p.DirectCalls), float64(p.DirectReads))
+		p.Factor = p.DirectCallsPerRead * float64(u.reads) / float64(u.calls)
+		v.PerRead = p
+	}
+
+	for _, sc := range slices.SortedFunc(maps.Keys(r.Paced), func(a, b scenario) int {
+		return cmp.Or(cmp.Compare(a.Encoding, b.Encoding), cmp.Compare(b.Protocol, a.Protocol))
+	}) {
+		x := r.Paced[sc]
+		v.Paced = append(v.Paced, pacedRow{Scenario: sc, measured: x, P99Met: x.P99 <= 2*time.Millisecond})
+	}
+	for _, sc := range slices.SortedFunc(maps.Keys(r.Single), func(a, b scenario) int { return cmp.Compare(a.Encoding, b.Encoding) }) {
+		v.Single = append(v.Single, pacedRow{Scenario: sc, measured: r.Single[sc]})
+	}
+
+	if u := r.Upstream; u.duration > 0 {
+		v.Upstream = &upstreamView{
+			Calls: u.calls, Throttled: u.throttled, Duration: u.duration.Round(time.Second),
+			Refreshes: u.refreshes, PerRefresh: u.perRefresh, Expected: int64(u.refreshes) * u.perRefresh,
+		}
+	}
+
+	for _, z := range r.Sizes {
+		perEndpoint := func(b int64) float64 { return float64(b) / 1024 / float64(z.Count) }
+		v.Sizes = append(v.Sizes, sizeRow{
+			sizeResult: z,
+			RSSKiB:     perEndpoint(z.RSS), GrowthKiB: perEndpoint(z.RSS - z.BaseRSS), HeapKiB: perEndpoint(z.Heap), PeakKiB: perEndpoint(z.HWM),
+			WarmCalls:    z.WarmCallsBefore + z.WarmCallsRefresh,
+			RSSMet:       perEndpoint(z.RSS) <= 4,
+			WarmStartMet: z.WarmStart <= 500*time.Millisecond,
+		})
+	}
+	return v
+}
+
+// ratios works out the ratio table: the facade against the framework's
+// limit and against direct reads, by throughput and by CPU per call.
+func (r *report) ratios() []ratioRow {
 	thr := func(target, proc, protocol, enc string) float64 {
 		return median(r.Saturated[scenario{target, proc, protocol, enc}]).Throughput()
 	}
@@ -195,37 +349,20 @@ func (r *report) String() string {
 		server, _ := medianCPU(r.Saturated[scenario{target, proc, protocol, enc}])
 		return float64(server)
 	}
-	ratio := func(a, b float64) float64 {
-		if b == 0 {
-			return 0
-		}
-		return a / b
-	}
-	p("## Ratios (median rounds)")
-	p("")
-	var head, sep string
-	for _, enc := range c.encodings {
-		head += " | gRPC " + enc + " | JSON " + enc
-		sep += " | ---: | ---:"
-	}
-	p("| ratio%s | target |", head)
-	p("| ---%s | --- |", sep)
+	var rows []ratioRow
+	// row adds a row; a positive target is the least every value must be.
 	row := func(name string, target float64, comment string, value func(protocol, enc string) float64, format string) {
-		line := "| " + name
-		verdict := comment
-		for _, enc := range c.encodings {
+		x := ratioRow{Name: name, Comment: comment, HasTarget: target > 0, Met: true}
+		for _, enc := range r.cfg.encodings {
 			for _, protocol := range []string{workload.GRPC, workload.ConnectJSON} {
 				v := value(protocol, enc)
-				line += " | " + fmt.Sprintf(format, v)
+				x.Values = append(x.Values, fmt.Sprintf(format, v))
 				if target > 0 && v < target {
-					verdict = comment + ": **missed**"
+					x.Met = false
 				}
 			}
 		}
-		if target > 0 && verdict == comment {
-			verdict = comment + ": met"
-		}
-		p("%s | %s |", line, verdict)
+		rows = append(rows, x)
 	}
 	row("facade Get / bare Get", 0.8, "≥ 0.8", func(pr, enc string) float64 {
 		return ratio(thr("facade", "Get", pr, enc), thr("bare", "Get", pr, enc))
@@ -261,113 +398,15 @@ func (r *report) String() string {
 			return ratio(float64(runtime.NumCPU())*float64(time.Second)/c, d.Throughput())
 		}, "%.0f")
 	}
-	p("")
-	if u := r.Upstream; u.reads > 0 && u.calls > 0 {
-		var directCalls, directReads int64
-		for _, d := range r.Direct {
-			directCalls += d.Calls
-			directReads += d.OK
-		}
-		p("Upstream calls per read: the facade made %d EC2 calls while serving %d measured reads (one per %.0f reads); "+
-			"direct reads made %d calls for %d successful reads (warm-up included in the calls: %.2f per read). "+
-			"Per read served, the facade calls EC2 about %.0f× less.",
-			u.calls, u.reads, float64(u.reads)/float64(u.calls), directCalls, directReads, ratio(float64(directCalls), float64(directReads)),
-			ratio(float64(directCalls), float64(directReads))*float64(u.reads)/float64(u.calls))
-		p("")
-	}
+	return rows
+}
 
-	if len(r.Paced) > 0 {
-		p("## List at half of saturation (paced; latency from each call's scheduled time)")
-		p("")
-		p("| scenario | rate asked | achieved | p50 | p90 | p99 | max | errors | server CPU / call | during a refresh | p99 ≤ 2 ms |")
-		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
-		for _, sc := range slices.SortedFunc(maps.Keys(r.Paced), func(a, b scenario) int {
-			return cmp.Or(cmp.Compare(a.Encoding, b.Encoding), cmp.Compare(b.Protocol, a.Protocol))
-		}) {
-			x := r.Paced[sc]
-			p("| %s | %.0f/s | %.0f/s | %s | %s | %s | %s | %d | %s | %s | %s |", sc, x.Rate, x.Throughput(), ms(x.P50), ms(x.P90), ms(x.P99), ms(x.Max), x.Errors,
-				fmtMicros(x.ServerCPU), yesNo(x.DuringRefresh), met(x.P99 <= 2*time.Millisecond))
-		}
-		for _, sc := range slices.SortedFunc(maps.Keys(r.Single), func(a, b scenario) int { return cmp.Compare(a.Encoding, b.Encoding) }) {
-			x := r.Single[sc]
-			p("| %s, one call at a time | — | %.0f/s | %s | %s | %s | %s | %d | %s | %s | (floor) |", sc, x.Throughput(), ms(x.P50), ms(x.P90), ms(x.P99), ms(x.Max), x.Errors,
-				fmtMicros(x.ServerCPU), yesNo(x.DuringRefresh))
-		}
-		p("")
+// ratio is a / b, or 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
 	}
-
-	if len(r.Direct) > 0 {
-		p("## Direct reads: what reached the emulated EC2 (%s a page; throttle 100 burst, 20/s per region)", c.latency)
-		p("")
-		p("| scenario | successful calls/s | calls received (warm-up included) | throttled | errors by kind |")
-		p("| --- | ---: | ---: | ---: | --- |")
-		for _, sc := range slices.SortedFunc(maps.Keys(r.Direct), func(a, b scenario) int { return cmp.Compare(a.Proc, b.Proc) }) {
-			d := r.Direct[sc]
-			var kinds []string
-			for _, k := range slices.Sorted(maps.Keys(d.ErrorSamples)) {
-				kinds = append(kinds, fmt.Sprintf("%d× %s", d.ErrorSamples[k], k))
-			}
-			p("| %s | %.1f | %d | %d | %s |", sc, d.Throughput(), d.Calls, d.Throttled, cmp.Or(strings.Join(kinds, "; "), "none"))
-		}
-		p("")
-	}
-
-	if u := r.Upstream; u.duration > 0 {
-		expected := int64(u.refreshes) * u.perRefresh
-		verdict := "all of them the refresher's"
-		if u.calls != expected {
-			verdict = fmt.Sprintf("**%d calls are not the published refreshes'**", u.calls-expected)
-		}
-		p("## Upstream calls during the facade runs")
-		p("")
-		p("%d DescribeClientVpnEndpoints calls (%d throttled) reached the emulator in the %s of facade load "+
-			"(and until a refresh in flight at the end was published); "+
-			"%d refreshes were published meanwhile at %d calls each (= %d): %s.",
-			u.calls, u.throttled, u.duration.Round(time.Second), u.refreshes, u.perRefresh, expected, verdict)
-		p("")
-	}
-
-	if len(r.Sizes) > 0 {
-		p("## Refresh, memory and warm start (vpnfacade with Redis)")
-		p("")
-		p("| endpoints | first refresh | its CPU | its upstream calls | RSS at start | RSS serving | peak RSS | live heap after GC | RSS / endpoint | (RSS − start) / endpoint | live heap / endpoint |")
-		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-		for _, z := range r.Sizes {
-			p("| %d | %s | %s | %d | %s | %s | %s | %s | %.2f KiB | %.2f KiB | %.2f KiB |", z.Count, ms(z.Refresh), ms(z.RefreshCPU), z.RefreshCalls,
-				mib(z.BaseRSS), mib(z.RSS), mib(z.HWM), mib(z.Heap),
-				float64(z.RSS)/1024/float64(z.Count), float64(z.RSS-z.BaseRSS)/1024/float64(z.Count), float64(z.Heap)/1024/float64(z.Count))
-		}
-		p("")
-		p("| endpoints in Redis | warm start: exec → first List | exec → listening | RSS at first List | upstream calls by first List | calls of its first refresh |")
-		p("| ---: | ---: | ---: | ---: | ---: | ---: |")
-		for _, z := range r.Sizes {
-			refresh := "—"
-			if z.WarmRefreshed {
-				refresh = fmt.Sprint(z.WarmCallsRefresh)
-			}
-			p("| %d | %s | %s | %s | %d | %s |", z.Count, ms(z.WarmStart), ms(z.WarmListening), mib(z.WarmRSS), z.WarmCallsBefore, refresh)
-		}
-		p("")
-		p("Targets: RSS ≤ 4 KiB per endpoint; warm start ≤ 500 ms. A new process's refresher starts reading EC2 at once, beside the first List.")
-		for _, z := range r.Sizes {
-			if z.WarmRefreshed {
-				who := "all of them its refresher's"
-				if z.WarmCallsBefore+z.WarmCallsRefresh != z.PerRefresh {
-					who = fmt.Sprintf("**%d beyond its refresher's**", z.WarmCallsBefore+z.WarmCallsRefresh-z.PerRefresh)
-				}
-				p("- %d endpoints, warm: %d upstream calls by the first List, %d by the end of the first refresh (one refresh is %d): %s.",
-					z.Count, z.WarmCallsBefore, z.WarmCallsBefore+z.WarmCallsRefresh, z.PerRefresh, who)
-			}
-			perEndpoint := float64(z.RSS) / 1024 / float64(z.Count)
-			p("- %d endpoints: RSS %.2f KiB/endpoint %s (peak %.2f KiB); warm start %s %s.", z.Count, perEndpoint, met(perEndpoint <= 4),
-				float64(z.HWM)/1024/float64(z.Count), ms(z.WarmStart), met(z.WarmStart <= 500*time.Millisecond))
-		}
-		p("")
-	}
-	if len(r.Profiles) > 0 {
-		p("Profiles of vpnfacade under load (in %s): %s.", c.outDir, strings.Join(r.Profiles, ", "))
-	}
-	return b.String()
+	return a / b
 }
 
 // medianCPU returns the median server and client CPU per call over the
