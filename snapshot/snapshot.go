@@ -249,3 +249,10 @@ func where(region, accountID string) string {
 	}
 	return ""
 }
+
+// Refreshed returns a snapshot with the same version and endpoints (shared,
+// not copied) whose data was confirmed unchanged by a later refresh at at,
+// with the partitions' states of that refresh.
+func (s *Snapshot) Refreshed(at time.Time, partitions []Partition) *Snapshot {
+	return &Snapshot{Version: s.Version, RefreshedAt: at, Partitions: partitions, endpoints: s.endpoints, index: s.index}
+}

@@ -46,6 +46,26 @@ func (m *Memory) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsh
 	return snap, nil
 }
 
+// Confirm implements Store.
+func (m *Memory) Confirm(ctx context.Context, c Confirmation) (*snapshot.Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c.Epoch < m.epoch {
+		return nil, vpnfacade.Errorf(vpnfacade.ECONFLICT, "", "writer epoch %d is older than epoch %d", c.Epoch, m.epoch)
+	}
+	cur := m.current.Load()
+	if cur == nil || cur.Version != c.Version {
+		return nil, vpnfacade.Errorf(vpnfacade.ECONFLICT, "", "version %d is no longer current", c.Version)
+	}
+	m.epoch = c.Epoch
+	snap := cur.Refreshed(c.RefreshedAt, c.Partitions)
+	m.current.Store(snap)
+	return snap, nil
+}
+
 // Current implements Store.
 func (m *Memory) Current(ctx context.Context) (View, error) {
 	snap := m.current.Load()

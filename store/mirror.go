@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/snapshot"
@@ -89,6 +88,10 @@ func (r *Redis) follow() {
 				announcements = nil
 				continue
 			}
+			if strings.HasSuffix(msg.Payload, confirmedSuffix) {
+				r.syncShared()
+				continue
+			}
 			v, err := strconv.ParseUint(msg.Payload, 10, 64)
 			if err != nil {
 				r.log.Warn("ignoring a malformed announcement", "payload", msg.Payload)
@@ -129,15 +132,29 @@ func (r *Redis) syncOnce(ctx context.Context) error {
 	// without it go-redis retries a read that timed out, and a frozen Redis
 	// was reported stale only after two timeouts and a poll.
 	pctx, cancel := context.WithTimeout(ctx, r.timeout)
-	version, err := r.client.Get(pctx, r.keys.current).Uint64()
+	vals, err := r.client.MGet(pctx, r.keys.current, r.keys.confirmed).Result()
 	cancel()
-	if errors.Is(err, redis.Nil) {
-		return nil // nothing published yet, or Redis lost its data
-	}
 	if err != nil {
 		return fmt.Errorf("store: read the current version: %w", err)
 	}
+	cur, _ := vals[0].(string)
+	if cur == "" {
+		return nil // nothing published yet, or Redis lost its data
+	}
+	version, err := strconv.ParseUint(cur, 10, 64)
+	if err != nil {
+		return fmt.Errorf("store: the current version %.64q is not a number", cur)
+	}
 	if m := r.mirror.Load(); m != nil && m.Version >= version {
+		// A confirmation of the mirror's version moves its refresh time.
+		conf, _ := vals[1].(string)
+		if cv, at, ok := parseConfirmed(conf); ok && cv == m.Version && at.After(m.RefreshedAt) {
+			at, partitions, err := r.loadConfirmation(ctx, cv)
+			if err != nil {
+				return err
+			}
+			r.advanceRefreshed(m.Refreshed(at, partitions))
+		}
 		return nil
 	}
 	if version == r.flipping.Load() {

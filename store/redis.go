@@ -74,6 +74,7 @@ type RedisOptions struct {
 //	vpnfacade:{N}:lease             the refresher lease holder's token, with a TTL
 //	vpnfacade:{N}:snapshot:<v>      hash: meta fields and encoded endpoint chunks
 //	vpnfacade:{N}:announce          pub/sub channel carrying each new version
+//	vpnfacade:{N}:confirmed         the last confirmation of unchanged data (see Confirm)
 //
 // Reads are answered from the mirror (see Current); Publish writes through
 // to Redis and then updates the mirror of the publishing process at once.
@@ -101,21 +102,23 @@ type Redis struct {
 
 // redisKeys are the key and channel names of one namespace.
 type redisKeys struct {
-	prefix   string // "vpnfacade:{N}:"
-	version  string
-	current  string
-	epoch    string
-	announce string
+	prefix    string // "vpnfacade:{N}:"
+	version   string
+	current   string
+	epoch     string
+	announce  string
+	confirmed string
 }
 
 func newRedisKeys(namespace string) redisKeys {
 	p := "vpnfacade:{" + namespace + "}:"
 	return redisKeys{
-		prefix:   p,
-		version:  p + "version",
-		current:  p + "current",
-		epoch:    p + "epoch",
-		announce: p + "announce",
+		prefix:    p,
+		version:   p + "version",
+		current:   p + "current",
+		epoch:     p + "epoch",
+		announce:  p + "announce",
+		confirmed: p + "confirmed",
 	}
 }
 

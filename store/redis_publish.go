@@ -115,10 +115,7 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 
 	// Normalise times so that this process's mirror and every process that
 	// loads the snapshot from Redis hold equal values.
-	partitions := slices.Clone(pub.Partitions)
-	for i := range partitions {
-		partitions[i].RefreshedAt = partitions[i].RefreshedAt.Round(0).UTC()
-	}
+	partitions := normalizePartitions(pub.Partitions)
 	snap, err := snapshot.New(0, pub.RefreshedAt.Round(0).UTC(), partitions, pub.Endpoints)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "the snapshot cannot be encoded"), err)
@@ -179,6 +176,17 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	r.advance(snap)
 	r.recordSync(nil)
 	return snap, nil
+}
+
+// normalizePartitions copies partitions with their times normalised, so that
+// this process's mirror and every process that loads the snapshot from
+// Redis hold equal values.
+func normalizePartitions(partitions []snapshot.Partition) []snapshot.Partition {
+	out := slices.Clone(partitions)
+	for i := range out {
+		out[i].RefreshedAt = out[i].RefreshedAt.Round(0).UTC()
+	}
+	return out
 }
 
 // writeVersion writes the hash of a version: the meta fields with a TTL

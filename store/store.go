@@ -21,6 +21,13 @@ type Store interface {
 	// greater than any published before, and returns that snapshot. It fails
 	// with vpnfacade.ECONFLICT when the writer's epoch has been superseded.
 	Publish(ctx context.Context, pub Publication) (*snapshot.Snapshot, error)
+	// Confirm records that a refresh read the current snapshot's data again
+	// unchanged: the snapshot keeps its version and endpoints (nothing is
+	// rewritten), and takes the confirmation's time and partition states.
+	// It fails with vpnfacade.ECONFLICT when the current snapshot is no
+	// longer c.Version (publish instead) or the writer's epoch has been
+	// superseded.
+	Confirm(ctx context.Context, c Confirmation) (*snapshot.Snapshot, error)
 	// Current returns the newest snapshot this process can read. Before the
 	// first publish it fails with vpnfacade.EUNAVAILABLE.
 	Current(ctx context.Context) (View, error)
@@ -44,6 +51,19 @@ type Publication struct {
 	// Epoch is the writer's fencing epoch (see Lease). A store refuses a
 	// publication whose epoch is lower than the highest it has seen; 0 is
 	// accepted only until some writer has published with a lease.
+	Epoch uint64
+}
+
+// Confirmation is what a writer hands to Confirm when a refresh found the
+// current snapshot's data unchanged.
+type Confirmation struct {
+	// Version is the snapshot the refresh compared its reads with.
+	Version uint64
+	// RefreshedAt is when the data was read (see Publication).
+	RefreshedAt time.Time
+	// Partitions describes each (account, region) as this refresh left it.
+	Partitions []snapshot.Partition
+	// Epoch is the writer's fencing epoch, as in Publication.
 	Epoch uint64
 }
 
