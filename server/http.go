@@ -19,8 +19,12 @@ import (
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 )
 
-// MaxRequestBytes bounds a request body, on every protocol.
-const MaxRequestBytes = 1 << 20
+// MaxRequestBytes bounds a request body, on every protocol. A request
+// within every limit of package snapshot that a client would send (1,000
+// ids, a few filters of up to 200 values) is far smaller; every byte more is
+// decoding work, and garbage the collector pays for in proportion to the
+// whole cache, before the limits can refuse the request.
+const MaxRequestBytes = 256 << 10
 
 // Options configures the HTTP handler.
 type Options struct {

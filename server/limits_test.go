@@ -145,13 +145,14 @@ func TestEC2Limits(t *testing.T) {
 		parts []string
 	}{
 		{"1000 ids", withIDs(1000), "", nil},
-		{"50 filters of 20 values of 256 characters", withFilters(50, 20, 256), "", nil},
+		{"50 filters of 10 values of 256 characters", withFilters(50, 10, 256), "", nil},
 		{"1 filter of 200 values", withFilters(1, 200, 1), "", nil},
 		{"1001 ids", withIDs(1001), "InvalidParameterValue", []string{"ClientVpnEndpointId.N", "1001", "at most 1000"}},
 		{"51 filters", withFilters(51, 1, 1), "FilterLimitExceeded", []string{"Filter.N", "51", "at most 50"}},
 		{"201 values", withFilters(1, 201, 1), "FilterLimitExceeded", []string{"Filter.1", "201 values", "at most 200"}},
 		{"257-character value", withFilters(1, 1, 257), "InvalidParameterValue", []string{"Filter.1.Value.1", "257", "at most 256"}},
-		{"a 1 MiB body of values", withFilters(1, 20000, 1), "InvalidParameterValue", []string{"more than 10000 parameters"}},
+		{"10,500 values", withFilters(1, 10500, 1), "InvalidParameterValue", []string{"more than 10000 parameters"}},
+		{"a 300 KiB body", withFilters(1, 10, 30000), "InvalidRequest", []string{"larger than 262144 bytes"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,7 +163,7 @@ func TestEC2Limits(t *testing.T) {
 				}
 				return
 			}
-			if res.StatusCode != http.StatusBadRequest || ee.Code != tc.code {
+			if (res.StatusCode != http.StatusBadRequest && res.StatusCode != http.StatusRequestEntityTooLarge) || ee.Code != tc.code {
 				t.Fatalf("got %d %s %q, want 400 %s", res.StatusCode, ee.Code, ee.Message, tc.code)
 			}
 			for _, p := range tc.parts {
@@ -179,7 +180,7 @@ func TestEC2Limits(t *testing.T) {
 // message stays small.
 func TestErrorsEchoAtMost64Characters(t *testing.T) {
 	e := newEnv(t, fixture(10), 0)
-	huge := strings.Repeat("z", 400<<10)
+	huge := strings.Repeat("z", 200<<10)
 	badName := "colour" + strings.Repeat("z", 250) // within the length limit, not a supported name
 	check := func(t *testing.T, msg string) {
 		t.Helper()
@@ -193,10 +194,10 @@ func TestErrorsEchoAtMost64Characters(t *testing.T) {
 	}
 	for proto, c := range e.clients {
 		t.Run(proto, func(t *testing.T) {
-			if proto != "connect-get" { // a 400 KiB id does not fit in a URL
-				_, err := c.GetClientVpnEndpoint(t.Context(), &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: huge, Region: huge[:100<<10]})
+			if proto != "connect-get" { // a 200 KiB id does not fit in a GET's URL
+				_, err := c.GetClientVpnEndpoint(t.Context(), &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: huge, Region: huge[:50<<10]})
 				if connect.CodeOf(err) != connect.CodeInvalidArgument {
-					t.Fatalf("Get of a 400 KiB id: %v, want invalid_argument", err)
+					t.Fatalf("Get of a 200 KiB id: %v, want invalid_argument", err)
 				}
 				check(t, err.(*connect.Error).Message())
 				_, err = c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{ClientVpnEndpointIds: missing})
