@@ -139,6 +139,10 @@ func ReadFormWithin(w http.ResponseWriter, r *http.Request, limits Limits) (url.
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxFormBytes
 	}
+	if r.ContentLength > maxBytes {
+		return nil, NewAPIError("InvalidRequest", http.StatusRequestEntityTooLarge,
+			"The request body is larger than %d bytes.", maxBytes)
+	}
 	maxParams := limits.maxParameters()
 	tooMany := func() *APIError {
 		return InvalidParameterValue(

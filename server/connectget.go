@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"net/http"
+	"strconv"
 
 	"connectrpc.com/connect"
 )
@@ -40,4 +41,35 @@ func checkQueryBase64(s string) error {
 	}
 	_, err := enc.DecodeString(s)
 	return err
+}
+
+// bodyLimit refuses a request body larger than max bytes without reading
+// it: at once when its Content-Length says so (Connect, gRPC and gRPC-Web
+// get resource_exhausted in their protocol; anything else, such as the EC2
+// endpoint, 413), and otherwise as soon as max bytes have been read, where
+// connect-go would read the rest to reuse the connection.
+type bodyLimit struct {
+	next   http.Handler
+	max    int64
+	errors *connect.ErrorWriter
+}
+
+// ServeHTTP implements http.Handler.
+func (b *bodyLimit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The EC2 endpoint (POST /) refuses it in its own error format.
+	if ec2 := r.Method == http.MethodPost && r.URL.Path == "/"; r.ContentLength > b.max && !ec2 {
+		msg := "the request body of " + strconv.FormatInt(r.ContentLength, 10) +
+			" bytes is larger than the limit of " + strconv.FormatInt(b.max, 10)
+		w.Header().Set("Connection", "close")
+		if b.errors.IsSupported(r) {
+			_ = b.errors.Write(w, r, connect.NewError(connect.CodeResourceExhausted, errorString(msg)))
+		} else {
+			http.Error(w, msg, http.StatusRequestEntityTooLarge)
+		}
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, b.max)
+	}
+	b.next.ServeHTTP(w, r)
 }

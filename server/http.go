@@ -133,6 +133,9 @@ func NewHandler(opts Options) http.Handler {
 
 	var h http.Handler = &connectGETBase64{next: mux, errors: connect.NewErrorWriter(handlerOpts...)}
 	h = newAdmission(opts.MaxConcurrentLists, opts.ListQueueTimeout).middleware(h)
+	// Envelopes (gRPC, gRPC-Web) add 5 bytes to the message connect-go
+	// limits to MaxRequestBytes.
+	h = &bodyLimit{next: h, max: MaxRequestBytes + 64, errors: connect.NewErrorWriter(handlerOpts...)}
 	h = &deadlines{
 		next:         h,
 		readTimeout:  opts.ReadTimeout,
