@@ -63,7 +63,7 @@ func MissingParameter(name string) *APIError {
 // InvalidAction reports an action this server does not implement (400).
 func InvalidAction(action string) *APIError {
 	return NewAPIError(CodeInvalidAction, http.StatusBadRequest,
-		"The action %s is not valid for this web service.", action)
+		"The action %s is not valid for this web service.", bare(action))
 }
 
 // DryRunOperation is the answer to a dry run that would have succeeded

@@ -11,14 +11,19 @@
 package ec2query
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/vpnfacade/vpnfacade"
 )
 
 // Page size bounds of DescribeClientVpnEndpoints, as EC2 enforces them.
@@ -38,6 +43,42 @@ const ActionDescribeClientVpnEndpoints = "DescribeClientVpnEndpoints"
 
 // DefaultMaxFormBytes bounds the request body ReadForm accepts by default.
 const DefaultMaxFormBytes = 1 << 20
+
+// CodeFilterLimitExceeded is EC2's error for a request with too many filters
+// or too many values in one filter (HTTP 400).
+const CodeFilterLimitExceeded = "FilterLimitExceeded"
+
+// Limits bounds what one DescribeClientVpnEndpoints request may carry, so
+// that a request's cost is known before it is decoded. A zero field is
+// unlimited, except MaxBytes, which is then DefaultMaxFormBytes.
+type Limits struct {
+	// MaxBytes bounds the request body.
+	MaxBytes int64
+	// IDs bounds the ClientVpnEndpointId.N parameters.
+	IDs int
+	// Filters bounds the Filter.N filters.
+	Filters int
+	// ValuesPerFilter bounds the Filter.N.Value.M values of one filter.
+	ValuesPerFilter int
+	// ValueLength bounds a filter name or value, in characters.
+	ValueLength int
+}
+
+// maxFormParameters is the most parameters Go's net/url decodes from one
+// form (its urlmaxqueryparams default); a larger form is refused whatever
+// the limits.
+const maxFormParameters = 10000
+
+// maxParameters is the most parameters a request within l can need (every
+// id, every filter with every value, and a margin for the scalar and
+// authentication parameters), capped at what net/url decodes. 0 means
+// unlimited.
+func (l Limits) maxParameters() int {
+	if l.IDs == 0 || l.Filters == 0 || l.ValuesPerFilter == 0 {
+		return 0
+	}
+	return min(l.IDs+l.Filters*(1+l.ValuesPerFilter)+64, maxFormParameters)
+}
 
 // maxIndexDigits bounds the digits of an N or M index; the form size limit
 // makes larger lists impossible anyway.
@@ -83,25 +124,80 @@ func (r *DescribeClientVpnEndpointsRequest) PageSize() int {
 // most maxBytes bytes (DefaultMaxFormBytes when maxBytes ≤ 0). Methods other
 // than GET and POST are refused. Errors are *APIError.
 func ReadForm(w http.ResponseWriter, r *http.Request, maxBytes int64) (url.Values, error) {
+	return ReadFormWithin(w, r, Limits{MaxBytes: maxBytes})
+}
+
+// ReadFormWithin is ReadForm with limits: besides the body size, a request
+// with more parameters than a DescribeClientVpnEndpoints call within limits
+// can need is refused while the body streams in, before any of it is
+// decoded. Errors are *APIError.
+func ReadFormWithin(w http.ResponseWriter, r *http.Request, limits Limits) (url.Values, error) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		return nil, NewAPIError("InvalidRequest", http.StatusMethodNotAllowed,
-			"The HTTP method %s is not supported; send the parameters with POST or GET.", r.Method)
+			"The HTTP method %s is not supported; send the parameters with POST or GET.", bare(r.Method))
 	}
+	maxBytes := limits.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxFormBytes
 	}
+	if r.ContentLength > maxBytes {
+		return nil, NewAPIError("InvalidRequest", http.StatusRequestEntityTooLarge,
+			"The request body is larger than %d bytes.", maxBytes)
+	}
+	maxParams := limits.maxParameters()
+	tooMany := func() *APIError {
+		return InvalidParameterValue(
+			"The request has more than %d parameters; at most %d ClientVpnEndpointId.N, %d Filter.N and %d Filter.N.Value.M per filter are allowed.",
+			maxParams, limits.IDs, limits.Filters, limits.ValuesPerFilter)
+	}
+	if maxParams > 0 && strings.Count(r.URL.RawQuery, "&") >= maxParams {
+		return nil, tooMany()
+	}
+	var counter *paramCounter
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
+		if maxParams > 0 {
+			counter = &paramCounter{ReadCloser: r.Body, left: maxParams - 1}
+			r.Body = counter
+		}
 	}
 	if err := r.ParseForm(); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, NewAPIError("InvalidRequest", http.StatusRequestEntityTooLarge,
 				"The request body is larger than %d bytes.", maxBytes)
 		}
+		if counter != nil && counter.exceeded {
+			return nil, tooMany()
+		}
 		return nil, NewAPIError("InvalidRequest", http.StatusBadRequest,
 			"The request parameters are not valid form encoding.")
 	}
 	return r.Form, nil
+}
+
+// errTooManyParameters stops a body read that has more separators than
+// parameters allowed.
+var errTooManyParameters = errors.New("too many parameters")
+
+var ampersand = []byte{'&'}
+
+// paramCounter fails a body read once it has seen more '&' separators than
+// left, so that an oversized form is refused before it is decoded.
+type paramCounter struct {
+	io.ReadCloser
+	left     int
+	exceeded bool
+}
+
+// Read implements io.Reader.
+func (c *paramCounter) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.left -= bytes.Count(p[:n], ampersand)
+	if c.left < 0 {
+		c.exceeded = true
+		return n, errTooManyParameters
+	}
+	return n, err
 }
 
 // ParseAction returns the Action and Version parameters of a request. A
@@ -130,6 +226,18 @@ func ParseAction(form url.Values) (action, version string, err error) {
 // Filter names are not checked here: which names are valid is the query
 // engine's decision. Errors are *APIError.
 func ParseDescribeClientVpnEndpoints(form url.Values) (*DescribeClientVpnEndpointsRequest, error) {
+	return ParseDescribeClientVpnEndpointsWithin(form, Limits{})
+}
+
+// ParseDescribeClientVpnEndpointsWithin is ParseDescribeClientVpnEndpoints
+// with limits, answered as EC2 answers them: too many filters, or too many
+// values in one filter, is FilterLimitExceeded; too many ids or too long a
+// filter name or value is InvalidParameterValue. Each message names the
+// parameter, the limit and what the request sent.
+func ParseDescribeClientVpnEndpointsWithin(form url.Values, limits Limits) (*DescribeClientVpnEndpointsRequest, error) {
+	if err := checkCounts(form, limits); err != nil {
+		return nil, err
+	}
 	req := &DescribeClientVpnEndpointsRequest{}
 	ids := map[int]string{}
 	filters := map[int]*rawFilter{}
@@ -147,7 +255,7 @@ func ParseDescribeClientVpnEndpoints(form url.Values) (*DescribeClientVpnEndpoin
 			if err != nil || n < MinMaxResults || n > MaxMaxResults {
 				return nil, InvalidParameterValue(
 					"Value (%s) for parameter MaxResults is invalid. Parameter must be between %d and %d.",
-					value, MinMaxResults, MaxMaxResults)
+					vpnfacade.Quote(value), MinMaxResults, MaxMaxResults)
 			}
 			req.MaxResults = n
 		case key == "NextToken":
@@ -160,7 +268,7 @@ func ParseDescribeClientVpnEndpoints(form url.Values) (*DescribeClientVpnEndpoin
 				req.DryRun = false
 			default:
 				return nil, InvalidParameterValue(
-					"Value (%s) for parameter DryRun is invalid. Expected 'true' or 'false'.", value)
+					"Value (%s) for parameter DryRun is invalid. Expected 'true' or 'false'.", vpnfacade.Quote(value))
 			}
 		case strings.HasPrefix(key, "ClientVpnEndpointId."):
 			n, ok := parseIndex(key[len("ClientVpnEndpointId."):])
@@ -192,15 +300,67 @@ func ParseDescribeClientVpnEndpoints(form url.Values) (*DescribeClientVpnEndpoin
 		}
 		if len(f.values) == 0 {
 			return nil, InvalidParameterValue(
-				"The filter '%s' (Filter.%d) has no values: Filter.%d.Value.1 is required.", *f.name, n, n)
+				"The filter %s (Filter.%d) has no values: Filter.%d.Value.1 is required.", vpnfacade.Quote(*f.name), n, n)
+		}
+		if limits.ValuesPerFilter > 0 && len(f.values) > limits.ValuesPerFilter {
+			return nil, NewAPIError(CodeFilterLimitExceeded, http.StatusBadRequest,
+				"The filter %s (Filter.%d) has %d values; at most %d values are allowed per filter.",
+				vpnfacade.Quote(*f.name), n, len(f.values), limits.ValuesPerFilter)
+		}
+		if err := checkLength(fmt.Sprintf("Filter.%d.Name", n), *f.name, limits.ValueLength); err != nil {
+			return nil, err
 		}
 		values, err := dense(f.values, fmt.Sprintf("Filter.%d.Value.%%d", n))
 		if err != nil {
 			return nil, err
 		}
+		for m, v := range values {
+			if err := checkLength(fmt.Sprintf("Filter.%d.Value.%d", n, m+1), v, limits.ValueLength); err != nil {
+				return nil, err
+			}
+		}
 		req.Filters = append(req.Filters, Filter{Name: *f.name, Values: values})
 	}
 	return req, nil
+}
+
+// checkCounts refuses a form with more ids or filters than limits allow,
+// counting parameter names before any list is built.
+func checkCounts(form url.Values, limits Limits) error {
+	if limits.IDs == 0 && limits.Filters == 0 {
+		return nil
+	}
+	ids, filters := 0, 0
+	for key := range form {
+		switch {
+		case strings.HasPrefix(key, "ClientVpnEndpointId."):
+			ids++
+		case strings.HasPrefix(key, "Filter.") && strings.HasSuffix(key, ".Name"):
+			filters++
+		}
+	}
+	if limits.IDs > 0 && ids > limits.IDs {
+		return InvalidParameterValue(
+			"The request names %d endpoints in ClientVpnEndpointId.N; at most %d are allowed per request.", ids, limits.IDs)
+	}
+	if limits.Filters > 0 && filters > limits.Filters {
+		return NewAPIError(CodeFilterLimitExceeded, http.StatusBadRequest,
+			"The request uses %d filters (Filter.N); at most %d are allowed per request.", filters, limits.Filters)
+	}
+	return nil
+}
+
+// checkLength refuses a filter name or value longer than max characters
+// (0: unlimited).
+func checkLength(param, value string, max int) error {
+	if max <= 0 || len(value) <= max {
+		return nil
+	}
+	if n := utf8.RuneCountInString(value); n > max {
+		return InvalidParameterValue(
+			"The value of %s is %d characters long; at most %d are allowed.", param, n, max)
+	}
+	return nil
 }
 
 // rawFilter collects the parameters of one Filter.N before their indexes
@@ -289,7 +449,7 @@ func single(form url.Values, key string) (string, error) {
 	case 1:
 		return vs[0], nil
 	default:
-		return "", InvalidParameterValue("The parameter %s is given %d times; give it once.", key, len(vs))
+		return "", InvalidParameterValue("The parameter %s is given %d times; give it once.", bare(key), len(vs))
 	}
 }
 
@@ -306,10 +466,25 @@ func isIgnoredParameter(key string) bool {
 }
 
 func unknownParameter(key string) *APIError {
-	return NewAPIError(CodeUnknownParameter, http.StatusBadRequest, "The parameter %s is not recognized", key)
+	return NewAPIError(CodeUnknownParameter, http.StatusBadRequest, "The parameter %s is not recognized", bare(key))
 }
 
 func badIndex(key, shape string) *APIError {
 	return InvalidParameterValue(
-		"The parameter %s is invalid: expected %s with indexes counting from 1 (1, 2, 3, ...).", key, shape)
+		"The parameter %s is invalid: expected %s with indexes counting from 1 (1, 2, 3, ...).", bare(key), shape)
+}
+
+// bare is vpnfacade.Quote without the quotes, for the messages whose wording
+// follows EC2's, which names parameters and actions bare: at most
+// vpnfacade.MaxEchoedInput characters of s, then "…", with invalid UTF-8
+// replaced.
+func bare(s string) string {
+	n := 0
+	for i := range s {
+		if n == vpnfacade.MaxEchoedInput {
+			return strings.ToValidUTF8(s[:i], "\uFFFD") + "…"
+		}
+		n++
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

@@ -68,11 +68,16 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 	if err := normalizeEnumFilters(q.Filters); err != nil {
 		return nil, s.reader.connectError(ctx, err)
 	}
+	// The query's limits and validity are checked before it may take an
+	// admission slot: a request refused anyway is never shed.
+	if err := snapshot.ValidateQuery(q); err != nil {
+		return nil, s.reader.connectError(ctx, err)
+	}
 	if req.GetDryRun() {
-		if err := snapshot.ValidateQuery(q); err != nil {
-			return nil, s.reader.connectError(ctx, err)
-		}
 		return nil, s.reader.connectError(ctx, errDryRun())
+	}
+	if !admit(ctx) {
+		return nil, shedConnect(ctx)
 	}
 	view, err := s.reader.View(ctx)
 	if err != nil {

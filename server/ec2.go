@@ -13,6 +13,16 @@ import (
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
+// ec2Limits are the query engine's limits, as the EC2 endpoint enforces them
+// while it reads a request.
+var ec2Limits = ec2query.Limits{
+	MaxBytes:        MaxRequestBytes,
+	IDs:             snapshot.MaxIDs,
+	Filters:         snapshot.MaxFilters,
+	ValuesPerFilter: snapshot.MaxValuesPerFilter,
+	ValueLength:     snapshot.MaxValueLength,
+}
+
 // EC2Handler answers the EC2 Query API's DescribeClientVpnEndpoints from the
 // cache, so that boto3, the AWS CLI and the AWS SDKs pointed at vpnfacade
 // (AWS_ENDPOINT_URL_EC2) read it unchanged. Every other action is answered
@@ -66,7 +76,7 @@ func (h *EC2Handler) observe(action, code string, start time.Time) {
 
 // serve answers one request; an error is written by ServeHTTP.
 func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID string) (action string, err error) {
-	form, err := ec2query.ReadForm(w, r, MaxRequestBytes)
+	form, err := ec2query.ReadFormWithin(w, r, ec2Limits)
 	if err != nil {
 		return "", err
 	}
@@ -77,7 +87,7 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 	if action != ec2query.ActionDescribeClientVpnEndpoints {
 		return "unsupported", ec2query.InvalidAction(action)
 	}
-	req, err := ec2query.ParseDescribeClientVpnEndpoints(form)
+	req, err := ec2query.ParseDescribeClientVpnEndpointsWithin(form, ec2Limits)
 	if err != nil {
 		return action, err
 	}
@@ -103,6 +113,9 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 			return action, err
 		}
 		return action, vpnfacade.Errorf(vpnfacade.EDRYRUN, vpnfacade.FieldDryRun, "Request would have succeeded, but DryRun flag is set.")
+	}
+	if !admit(r.Context()) {
+		return action, shedEC2(r.Context(), w)
 	}
 	view, err := h.reader.View(r.Context())
 	if err != nil {

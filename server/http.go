@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	connectcors "connectrpc.com/cors"
@@ -17,8 +19,12 @@ import (
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 )
 
-// MaxRequestBytes bounds a request body, on every protocol.
-const MaxRequestBytes = 1 << 20
+// MaxRequestBytes bounds a request body, on every protocol. A request
+// within every limit of package snapshot that a client would send (1,000
+// ids, a few filters of up to 200 values) is far smaller; every byte more is
+// decoding work, and garbage the collector pays for in proportion to the
+// whole cache, before the limits can refuse the request.
+const MaxRequestBytes = 256 << 10
 
 // Options configures the HTTP handler.
 type Options struct {
@@ -38,6 +44,55 @@ type Options struct {
 	Logger *slog.Logger
 	// Page, when set, serves the browser page on GET / and GET /app.js.
 	Page http.Handler
+	// MaxConcurrentLists bounds the expensive calls (List, and every EC2
+	// call) this handler works on at once; beyond it, a call waits up to
+	// ListQueueTimeout for a slot, then is shed (Connect Unavailable, EC2
+	// RequestLimitExceeded) with a retry hint. 0 means DefaultMaxConcurrentLists.
+	MaxConcurrentLists int
+	// ListQueueTimeout is how long a call over MaxConcurrentLists waits
+	// before it is shed. 0 means DefaultListQueueTimeout.
+	ListQueueTimeout time.Duration
+	// ReadTimeout bounds the arrival of a unary request's body. 0 means
+	// DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the writing of a unary response, from the end of
+	// its request; a client that does not take it in time is cut off.
+	// 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+}
+
+// Defaults of Options.
+const (
+	// DefaultListQueueTimeout is the default ListQueueTimeout.
+	DefaultListQueueTimeout = 100 * time.Millisecond
+	// DefaultReadTimeout is the default ReadTimeout.
+	DefaultReadTimeout = 10 * time.Second
+	// DefaultWriteTimeout is the default WriteTimeout.
+	DefaultWriteTimeout = 30 * time.Second
+)
+
+// DefaultMaxConcurrentLists is the default MaxConcurrentLists: four per
+// CPU the process may use.
+func DefaultMaxConcurrentLists() int { return 4 * runtime.GOMAXPROCS(0) }
+
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxConcurrentLists <= 0 {
+		o.MaxConcurrentLists = DefaultMaxConcurrentLists()
+	}
+	if o.ListQueueTimeout <= 0 {
+		o.ListQueueTimeout = DefaultListQueueTimeout
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	return o
 }
 
 // NewHandler returns the HTTP handler serving, on one listener:
@@ -45,10 +100,8 @@ type Options struct {
 // server reflection v1 and v1alpha; /metrics; and the EC2-compatible Query
 // API on POST /; and the browser page on GET / when one is given.
 func NewHandler(opts Options) http.Handler {
+	opts = opts.withDefaults()
 	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	var interceptors []connect.Interceptor
 	mux := http.NewServeMux()
 	ec2 := NewEC2Handler(opts.Reader, opts.Regions, logger)
@@ -88,7 +141,17 @@ func NewHandler(opts Options) http.Handler {
 		mux.Handle("GET /app.js", opts.Page)
 	}
 
-	var h http.Handler = mux
+	var h http.Handler = &connectGETBase64{next: mux, errors: connect.NewErrorWriter(handlerOpts...)}
+	h = newAdmission(opts.MaxConcurrentLists, opts.ListQueueTimeout).middleware(h)
+	// Envelopes (gRPC, gRPC-Web) add 5 bytes to the message connect-go
+	// limits to MaxRequestBytes.
+	h = &bodyLimit{next: h, max: MaxRequestBytes + 64, errors: connect.NewErrorWriter(handlerOpts...)}
+	h = &deadlines{
+		next:         h,
+		readTimeout:  opts.ReadTimeout,
+		writeTimeout: opts.WriteTimeout,
+		streaming:    streamingProcedures(clientvpnv1connect.ClientVpnServiceName),
+	}
 	if len(opts.AllowedOrigins) > 0 {
 		h = cors.New(cors.Options{
 			AllowedOrigins: opts.AllowedOrigins,

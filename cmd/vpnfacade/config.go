@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,10 @@ type settings struct {
 	demoCount       int
 	logFormat       string
 	pprofListen     string
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
+	shutdownGrace   time.Duration
+	maxLists        int
 }
 
 // parseConfig reads flags from args, each falling back to its environment
@@ -74,7 +79,11 @@ Flags:
 	str(&c.tlsKey, "tls-key", "VPNFACADE_TLS_KEY", "", "TLS private key file")
 	str(&c.pprofListen, "pprof-listen", "VPNFACADE_PPROF_LISTEN", "", "address to serve Go's net/http/pprof profiles on, apart from the API (e.g. 127.0.0.1:6060); empty: off")
 	str(&c.logFormat, "log-format", "VPNFACADE_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal, else json)")
-	var refresh, staleness, lease string
+	var refresh, staleness, lease, readTimeout, writeTimeout, grace, maxLists string
+	str(&readTimeout, "read-timeout", "VPNFACADE_READ_TIMEOUT", "10s", "a unary request's body must arrive within this (streams are not cut)")
+	str(&writeTimeout, "write-timeout", "VPNFACADE_WRITE_TIMEOUT", "30s", "a unary response must be taken by the client within this, from the end of its request")
+	str(&grace, "shutdown-grace", "VPNFACADE_SHUTDOWN_GRACE", "10s", "on SIGTERM, in-flight requests may finish within this; connections still busy then are closed")
+	str(&maxLists, "max-concurrent-lists", "VPNFACADE_MAX_CONCURRENT_LISTS", "0", "expensive calls (List, EC2) worked on at once; more wait 100ms, then get Unavailable / RequestLimitExceeded with a retry hint (0: 4 per CPU)")
 	str(&refresh, "refresh-interval", "VPNFACADE_REFRESH_INTERVAL", "60s", "time between refreshes (jittered)")
 	str(&staleness, "max-staleness", "VPNFACADE_MAX_STALENESS", "1h", "refuse reads (Unavailable) when the snapshot is older than this; 0 serves any age")
 	str(&lease, "lease-ttl", "VPNFACADE_LEASE_TTL", "15s", "refresher leader lease duration in Redis; a dead leader is replaced within it")
@@ -97,6 +106,9 @@ Flags:
 		{"--refresh-interval", refresh, &c.refreshInterval, false},
 		{"--max-staleness", staleness, &c.maxStaleness, true},
 		{"--lease-ttl", lease, &c.leaseTTL, false},
+		{"--read-timeout", readTimeout, &c.readTimeout, false},
+		{"--write-timeout", writeTimeout, &c.writeTimeout, false},
+		{"--shutdown-grace", grace, &c.shutdownGrace, false},
 	} {
 		if *d.p, err = time.ParseDuration(d.s); err != nil || *d.p < 0 || (!d.zero && *d.p == 0) {
 			return nil, fmt.Errorf("%s: %q is not a positive duration such as 30s or 5m", d.name, d.s)
@@ -113,6 +125,9 @@ Flags:
 	case "auto", "json", "text":
 	default:
 		return nil, fmt.Errorf("--log-format: %q is not one of auto, json, text", c.logFormat)
+	}
+	if c.maxLists, err = strconv.Atoi(maxLists); err != nil || c.maxLists < 0 {
+		return nil, fmt.Errorf("--max-concurrent-lists: %q is not a whole number ≥ 0", maxLists)
 	}
 	if c.demoCount < 0 {
 		return nil, fmt.Errorf("--demo-count: %d is negative", c.demoCount)

@@ -27,9 +27,6 @@ import (
 	"github.com/vpnfacade/vpnfacade/web"
 )
 
-// shutdownGrace bounds how long in-flight requests may take after SIGTERM.
-const shutdownGrace = 10 * time.Second
-
 // Main is the vpnfacade program, in the shape tests can drive in-process:
 // ParseFlags, then Run (which returns once the service listens), then
 // Close. Failed reports a failure of the running service.
@@ -163,16 +160,26 @@ func (m *Main) Run(ctx context.Context) error {
 		Regions:        regions,
 		Logger:         logger,
 		Page:           web.Handler(),
+
+		MaxConcurrentLists: cfg.maxLists,
+		ReadTimeout:        cfg.readTimeout,
+		WriteTimeout:       cfg.writeTimeout,
 	})
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
+	// Bodies and responses are timed per request by the handler (see
+	// --read-timeout and --write-timeout), so that streams are not cut;
+	// here only what precedes a handler is bounded, and HTTP/2 streams in
+	// flight per connection.
 	srv := &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 100},
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.listen)
@@ -212,10 +219,17 @@ func (m *Main) Run(ctx context.Context) error {
 	}()
 	m.onClose(func() error {
 		logger.Info("shutting down: draining requests")
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownGrace)
 		defer cancel()
 		if err := srv.Shutdown(shutdownCtx); err != nil {
-			return fmt.Errorf("draining requests: %w", err)
+			// Connections still busy after the grace (clients that stall
+			// their body or stop reading) are closed: a stuck client is no
+			// reason for a failed exit.
+			logger.Warn("shutting down: closing the connections still busy after the grace",
+				"grace", cfg.shutdownGrace, "reason", err)
+			if err := srv.Close(); err != nil {
+				return fmt.Errorf("closing connections: %w", err)
+			}
 		}
 		return nil
 	})
