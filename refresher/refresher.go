@@ -246,6 +246,21 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 		pub.RefreshedAt = newest
 	}
 	pub.Epoch = r.opts.epoch()
+	if prev != nil && pub.Diff.Empty() && samePartitions(prev.Partitions, pub.Partitions) {
+		// Nothing changed: confirm the current snapshot instead of writing
+		// it again, unless another writer moved it on meanwhile.
+		snap, err := r.store.Confirm(ctx, store.Confirmation{Version: prev.Version, RefreshedAt: pub.RefreshedAt, Partitions: pub.Partitions, Epoch: pub.Epoch})
+		if err == nil {
+			r.opts.logger.InfoContext(ctx, "snapshot confirmed unchanged",
+				"version", snap.Version, "endpoints", snap.Len(), "partitions", len(pub.Partitions), "stale_partitions", stale,
+				"duration", time.Since(start))
+			return stale > 0 && stale == len(pub.Partitions), nil
+		}
+		if vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
+			return false, fmt.Errorf("refresh: confirm: %w", err)
+		}
+		r.opts.logger.DebugContext(ctx, "the snapshot moved on; publishing instead of confirming", "error", err)
+	}
 	snap, err := r.store.Publish(ctx, pub)
 	if err != nil {
 		return false, fmt.Errorf("refresh: publish: %w", err)
@@ -400,6 +415,24 @@ func lastGood(prev *snapshot.Snapshot, accountID, region string) (snapshot.Parti
 		return snapshot.Partition{}, false
 	}
 	return prev.Partitions[i], true
+}
+
+// samePartitions reports whether two snapshots hold the same partitions, in
+// any order (their states may differ).
+func samePartitions(a, b []snapshot.Partition) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	keys := make(map[vpnfacade.PartitionKey]bool, len(a))
+	for _, p := range a {
+		keys[vpnfacade.PartitionKey{AccountID: p.AccountID, Region: p.Region}] = true
+	}
+	for _, p := range b {
+		if !keys[vpnfacade.PartitionKey{AccountID: p.AccountID, Region: p.Region}] {
+			return false
+		}
+	}
+	return true
 }
 
 // byPartition decodes a snapshot's endpoints, grouped by partition.

@@ -113,12 +113,13 @@ func parseConfirmed(v string) (version uint64, at time.Time, ok bool) {
 }
 
 // advanceRefreshed makes s, a confirmation of the mirror's version, the
-// mirror's snapshot unless the mirror moved on or holds a later
-// confirmation.
+// mirror's snapshot unless the mirror moved on to another version. (A
+// confirmation may move the refresh time back: when every partition failed,
+// the data is dated by its last good read.)
 func (r *Redis) advanceRefreshed(s *snapshot.Snapshot) {
 	for {
 		old := r.mirror.Load()
-		if old == nil || old.Version != s.Version || !old.RefreshedAt.Before(s.RefreshedAt) {
+		if old == nil || old.Version != s.Version {
 			return
 		}
 		if r.mirror.CompareAndSwap(old, s) {
