@@ -29,6 +29,9 @@ const (
 	// DefaultRedisPollInterval is how often the mirror polls the current
 	// pointer when no announcement arrives.
 	DefaultRedisPollInterval = 2 * time.Second
+	// DefaultRedisRetain is how many superseded versions stay readable at
+	// most.
+	DefaultRedisRetain = 2
 	// DefaultRedisCommandTimeout bounds one Redis command (dial, read, write).
 	DefaultRedisCommandTimeout = 3 * time.Second
 )
@@ -51,6 +54,10 @@ type RedisOptions struct {
 	// current pointer moves on (page tokens and slow readers may still use
 	// it). Default DefaultRedisGrace.
 	Grace time.Duration
+	// Retain is how many superseded versions stay readable at most, each
+	// for Grace at most: Redis holds at most Retain+1 copies of the data,
+	// however often versions are published. Default DefaultRedisRetain.
+	Retain int
 	// PollInterval is how often the mirror reads the current pointer, as a
 	// backstop for missed announcements. Default DefaultRedisPollInterval.
 	PollInterval time.Duration
@@ -75,6 +82,7 @@ type RedisOptions struct {
 //	vpnfacade:{N}:snapshot:<v>      hash: meta fields and encoded endpoint chunks
 //	vpnfacade:{N}:announce          pub/sub channel carrying each new version
 //	vpnfacade:{N}:confirmed         the last confirmation of unchanged data (see Confirm)
+//	vpnfacade:{N}:retained          list of superseded versions still readable, oldest first
 //
 // Reads are answered from the mirror (see Current); Publish writes through
 // to Redis and then updates the mirror of the publishing process at once.
@@ -82,6 +90,7 @@ type Redis struct {
 	client  redis.UniversalClient
 	keys    redisKeys
 	grace   time.Duration
+	retain  int
 	poll    time.Duration
 	timeout time.Duration // bounds one command (RedisOptions.CommandTimeout)
 	log     *slog.Logger
@@ -108,6 +117,7 @@ type redisKeys struct {
 	epoch     string
 	announce  string
 	confirmed string
+	retained  string
 }
 
 func newRedisKeys(namespace string) redisKeys {
@@ -119,6 +129,7 @@ func newRedisKeys(namespace string) redisKeys {
 		epoch:     p + "epoch",
 		announce:  p + "announce",
 		confirmed: p + "confirmed",
+		retained:  p + "retained",
 	}
 }
 
@@ -146,10 +157,14 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 			return nil, fmt.Errorf("store: redis %s must not be negative, got %s", name, d)
 		}
 	}
+	if opts.Retain < 0 {
+		return nil, fmt.Errorf("store: redis retain must not be negative, got %d", opts.Retain)
+	}
 	r := &Redis{
 		client:  redis.NewUniversalClient(uo),
 		keys:    newRedisKeys(ns),
 		grace:   cmp.Or(opts.Grace, DefaultRedisGrace),
+		retain:  cmp.Or(opts.Retain, DefaultRedisRetain),
 		poll:    cmp.Or(opts.PollInterval, DefaultRedisPollInterval),
 		timeout: cmp.Or(opts.CommandTimeout, DefaultRedisCommandTimeout),
 		log:     opts.Logger,

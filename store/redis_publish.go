@@ -58,9 +58,11 @@ return redis.call('INCR', KEYS[1])
 // announces the new version. Running it twice for the same version (a
 // client retry) succeeds twice and changes nothing the second time.
 //
-//	KEYS[1] current pointer, KEYS[2] fencing epoch, KEYS[3] the new version's hash
+//	KEYS[1] current pointer, KEYS[2] fencing epoch, KEYS[3] the new version's
+//	hash, KEYS[4] the list of superseded versions still kept
 //	ARGV[1] version, ARGV[2] writer epoch, ARGV[3] grace in ms,
-//	ARGV[4] snapshot key prefix, ARGV[5] announcement channel
+//	ARGV[4] snapshot key prefix, ARGV[5] announcement channel, ARGV[6] how
+//	many superseded versions to keep at most
 //
 // Returns {status, detail}: {"ok", version}, {"epoch", stored epoch},
 // {"version", current version} or {"missing", ""}.
@@ -94,6 +96,11 @@ if less(stored, epoch) then
 end
 if cur then
   redis.call('PEXPIRE', ARGV[4] .. cur, ARGV[3])
+  -- At most ARGV[6] superseded versions stay, however often versions come.
+  redis.call('RPUSH', KEYS[4], cur)
+  while redis.call('LLEN', KEYS[4]) > tonumber(ARGV[6]) do
+    redis.call('DEL', ARGV[4] .. redis.call('LPOP', KEYS[4]))
+  end
 end
 redis.call('PUBLISH', ARGV[5], version)
 return {'ok', version}
@@ -147,8 +154,8 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	r.flipping.Store(version)
 	defer r.flipping.Store(0)
 	res, err := flipScript.Run(ctx, r.client,
-		[]string{r.keys.current, r.keys.epoch, key},
-		version, strconv.FormatUint(pub.Epoch, 10), r.grace.Milliseconds(), r.keys.prefix+"snapshot:", r.keys.announce,
+		[]string{r.keys.current, r.keys.epoch, key, r.keys.retained},
+		version, strconv.FormatUint(pub.Epoch, 10), r.grace.Milliseconds(), r.keys.prefix+"snapshot:", r.keys.announce, r.retain,
 	).StringSlice()
 	if err != nil {
 		r.discard(ctx, key)
