@@ -61,6 +61,9 @@ type RedisOptions struct {
 	// Logger receives the mirror's reload failures and recoveries; nil
 	// discards them.
 	Logger *slog.Logger
+	// ChangeLogLength is how many versions the change log (the stream
+	// watchers resume from) keeps. Default DefaultChangeLogLength.
+	ChangeLogLength int
 }
 
 // Redis is a Store kept in Redis, shared by every replica and surviving
@@ -75,6 +78,7 @@ type RedisOptions struct {
 //	vpnfacade:{N}:snapshot:<v>      hash: meta fields and encoded endpoint chunks
 //	vpnfacade:{N}:announce          pub/sub channel carrying each new version
 //	vpnfacade:{N}:confirmed         the last confirmation of unchanged data (see Confirm)
+//	vpnfacade:{N}:changes           stream: the change each version made (see Changes)
 //
 // Reads are answered from the mirror (see Current); Publish writes through
 // to Redis and then updates the mirror of the publishing process at once.
@@ -84,6 +88,7 @@ type Redis struct {
 	grace   time.Duration
 	poll    time.Duration
 	timeout time.Duration // bounds one command (RedisOptions.CommandTimeout)
+	logLen  int           // RedisOptions.ChangeLogLength
 	log     *slog.Logger
 
 	mirror    atomic.Pointer[snapshot.Snapshot]
@@ -92,6 +97,7 @@ type Redis struct {
 	loads     singleflight.Group
 	publishMu sync.Mutex    // serialises this process's publishes
 	flipping  atomic.Uint64 // the version this process is flipping to; 0: none
+	published broadcast     // fired when the mirror moves
 
 	ctx       context.Context // ends on Close; loads run under it
 	cancel    context.CancelFunc
@@ -108,6 +114,7 @@ type redisKeys struct {
 	epoch     string
 	announce  string
 	confirmed string
+	changes   string
 }
 
 func newRedisKeys(namespace string) redisKeys {
@@ -119,6 +126,7 @@ func newRedisKeys(namespace string) redisKeys {
 		epoch:     p + "epoch",
 		announce:  p + "announce",
 		confirmed: p + "confirmed",
+		changes:   p + "changes",
 	}
 }
 
@@ -152,6 +160,7 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		grace:   cmp.Or(opts.Grace, DefaultRedisGrace),
 		poll:    cmp.Or(opts.PollInterval, DefaultRedisPollInterval),
 		timeout: cmp.Or(opts.CommandTimeout, DefaultRedisCommandTimeout),
+		logLen:  cmp.Or(max(opts.ChangeLogLength, 0), DefaultChangeLogLength),
 		log:     opts.Logger,
 		done:    make(chan struct{}),
 	}

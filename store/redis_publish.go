@@ -55,12 +55,18 @@ return redis.call('INCR', KEYS[1])
 // and a version not newer than the current one, deleting the refused
 // version's keys. On success it records the epoch, makes the new version
 // permanent, lets the previous one expire after the grace period, and
-// announces the new version. Running it twice for the same version (a
+// announces the new version. In the same step it appends the version's
+// change to the change log: the diff the writer computed when it was
+// computed against the version being replaced, else a gap. Running it twice for the same version (a
 // client retry) succeeds twice and changes nothing the second time.
 //
-//	KEYS[1] current pointer, KEYS[2] fencing epoch, KEYS[3] the new version's hash
+//	KEYS[1] current pointer, KEYS[2] fencing epoch, KEYS[3] the new version's hash,
+//	KEYS[4] change log stream
 //	ARGV[1] version, ARGV[2] writer epoch, ARGV[3] grace in ms,
-//	ARGV[4] snapshot key prefix, ARGV[5] announcement channel
+//	ARGV[4] snapshot key prefix, ARGV[5] announcement channel,
+//	ARGV[6] the version the change was computed against ("0": none),
+//	ARGV[7] "1" when the change is a gap, ARGV[8] change log length,
+//	ARGV[9…] the change's fields and values
 //
 // Returns {status, detail}: {"ok", version}, {"epoch", stored epoch},
 // {"version", current version} or {"missing", ""}.
@@ -86,6 +92,23 @@ end
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return {'missing', ''}
 end
+local base = cur or '0'
+local gap = ARGV[7]
+if base ~= ARGV[6] then gap = '1' end
+local top = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
+if top[1] and not less(string.match(top[1][1], '^%d+'), version) then
+  -- The log is ahead of the pointer (it survived a loss of the pointer):
+  -- it cannot be continued, so start it over.
+  redis.call('DEL', KEYS[4])
+end
+local entry = {'XADD', KEYS[4], 'MAXLEN', ARGV[8], version .. '-0', 'base', base, 'gap', gap}
+if gap == '1' then
+  entry[#entry+1] = ARGV[9]
+  entry[#entry+1] = ARGV[10]
+else
+  for i = 9, #ARGV do entry[#entry+1] = ARGV[i] end
+end
+redis.call(unpack(entry))
 redis.call('HSET', KEYS[3], 'published', '1')
 redis.call('PERSIST', KEYS[3])
 redis.call('SET', KEYS[1], version)
@@ -137,6 +160,16 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	}
 	snap.Version = version
 	key := r.keys.snapshot(version)
+	change := newChange(pub.Base, snap, pub.Diff)
+	changeArgs := changeFields(change)
+	var base uint64
+	if pub.Base != nil {
+		base = pub.Base.Version
+	}
+	gap := "0"
+	if change.Gap {
+		gap = "1"
+	}
 
 	if err := r.writeVersion(ctx, key, fields, chunks); err != nil {
 		r.discard(ctx, key)
@@ -147,8 +180,9 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	r.flipping.Store(version)
 	defer r.flipping.Store(0)
 	res, err := flipScript.Run(ctx, r.client,
-		[]string{r.keys.current, r.keys.epoch, key},
-		version, strconv.FormatUint(pub.Epoch, 10), r.grace.Milliseconds(), r.keys.prefix+"snapshot:", r.keys.announce,
+		[]string{r.keys.current, r.keys.epoch, key, r.keys.changes},
+		append([]any{version, strconv.FormatUint(pub.Epoch, 10), r.grace.Milliseconds(), r.keys.prefix + "snapshot:", r.keys.announce,
+			strconv.FormatUint(base, 10), gap, r.logLen}, changeArgs...)...,
 	).StringSlice()
 	if err != nil {
 		r.discard(ctx, key)
