@@ -204,13 +204,19 @@ func (h *WatchHub) advance(ctx context.Context) error {
 // selection's message once. A watcher whose queue is full is dropped.
 func (h *WatchHub) deliverLocked(c store.Change) {
 	msgs := map[string]*clientvpnv1.WatchClientVpnEndpointsResponse{}
+	d := decoder{}
 	for w := range h.watchers {
 		if w.at.Load() >= c.Version {
 			continue // registered at a newer version than the fan-out's
 		}
 		msg, ok := msgs[w.key]
 		if !ok {
-			msg = changeMessage(c, w.match)
+			var err error
+			if msg, err = changeMessage(c, w.match, d); err != nil {
+				h.log.Error("watch: a change cannot be decoded; its watchers relist", "err", err)
+				h.dropLocked(w)
+				continue
+			}
 			msgs[w.key] = msg
 		}
 		if msg != nil {
@@ -231,22 +237,47 @@ func (h *WatchHub) dropLocked(w *watcher) {
 	close(w.behind)
 }
 
+// decoder decodes the endpoints of one change once, however many
+// selections include them.
+type decoder map[*snapshot.Endpoint]*clientvpnv1.ClientVpnEndpoint
+
+func (d decoder) message(e *snapshot.Endpoint) (*clientvpnv1.ClientVpnEndpoint, error) {
+	if m, ok := d[e]; ok {
+		return m, nil
+	}
+	m, err := e.Message()
+	if err != nil {
+		return nil, err
+	}
+	d[e] = m
+	return m, nil
+}
+
 // changeMessage is what c changes in the selection of m; nil when nothing.
 // An endpoint that starts matching is added, one that stops is removed.
-func changeMessage(c store.Change, m *snapshot.Matcher) *clientvpnv1.WatchClientVpnEndpointsResponse {
+func changeMessage(c store.Change, m *snapshot.Matcher, d decoder) (*clientvpnv1.WatchClientVpnEndpointsResponse, error) {
 	msg := &clientvpnv1.WatchClientVpnEndpointsResponse{Version: c.Version, RefreshedAt: timestamppb.New(c.RefreshedAt)}
+	var err error
+	add := func(to *[]*clientvpnv1.ClientVpnEndpoint, e *snapshot.Endpoint) {
+		if err == nil {
+			var v *clientvpnv1.ClientVpnEndpoint
+			if v, err = d.message(e); err == nil {
+				*to = append(*to, v)
+			}
+		}
+	}
 	for _, e := range c.Added {
 		if m.Match(e) {
-			msg.Added = append(msg.Added, e)
+			add(&msg.Added, e)
 		}
 	}
 	for i, e := range c.Modified {
 		was, is := m.Match(c.Previous[i]), m.Match(e)
 		switch {
 		case was && is:
-			msg.Modified = append(msg.Modified, e)
+			add(&msg.Modified, e)
 		case is:
-			msg.Added = append(msg.Added, e)
+			add(&msg.Added, e)
 		case was:
 			msg.Removed = append(msg.Removed, endpointKey(e))
 		}
@@ -256,18 +287,17 @@ func changeMessage(c store.Change, m *snapshot.Matcher) *clientvpnv1.WatchClient
 			msg.Removed = append(msg.Removed, endpointKey(e))
 		}
 	}
-	if len(msg.Added)+len(msg.Modified)+len(msg.Removed) == 0 {
-		return nil
+	if err != nil {
+		return nil, fmt.Errorf("server: the change to version %d: %w", c.Version, err)
 	}
-	return msg
+	if len(msg.Added)+len(msg.Modified)+len(msg.Removed) == 0 {
+		return nil, nil
+	}
+	return msg, nil
 }
 
-func endpointKey(e *clientvpnv1.ClientVpnEndpoint) *clientvpnv1.ClientVpnEndpointKey {
-	return &clientvpnv1.ClientVpnEndpointKey{
-		ClientVpnEndpointId: e.GetClientVpnEndpointId(),
-		Region:              e.GetRegion(),
-		AccountId:           e.GetAccountId(),
-	}
+func endpointKey(e *snapshot.Endpoint) *clientvpnv1.ClientVpnEndpointKey {
+	return &clientvpnv1.ClientVpnEndpointKey{ClientVpnEndpointId: e.ID(), Region: e.Region(), AccountId: e.AccountID()}
 }
 
 // register adds w at version at when the fan-out is there too; else it
@@ -380,7 +410,7 @@ func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEnd
 			if err != nil {
 				return reader.connectError(ctx, err)
 			}
-			if _, err := view.List(snapshot.Query{IDs: sel.IDs, Limit: 1}); err != nil {
+			if _, err := view.List(ctx, snapshot.Query{IDs: sel.IDs, Limit: 1}); err != nil {
 				return reader.connectError(ctx, err)
 			}
 		}
@@ -432,13 +462,19 @@ func (ws *watchStream) initial(ctx context.Context, reset bool) (uint64, error) 
 	q.Limit = WatchBatch
 	refreshed := timestamppb.New(view.RefreshedAt)
 	for {
-		page, err := view.List(q)
+		page, err := view.List(ctx, q)
 		if err != nil {
 			return 0, err
 		}
 		if len(page.Endpoints) > 0 {
+			added := make([]*clientvpnv1.ClientVpnEndpoint, len(page.Endpoints))
+			for i, e := range page.Endpoints {
+				if added[i], err = e.Message(); err != nil {
+					return 0, err
+				}
+			}
 			if err := ws.stream.Send(&clientvpnv1.WatchClientVpnEndpointsResponse{
-				Version: view.Version, Added: page.Endpoints, Initial: true, Reset_: reset, RefreshedAt: refreshed,
+				Version: view.Version, Added: added, Initial: true, Reset_: reset, RefreshedAt: refreshed,
 			}); err != nil {
 				return 0, err
 			}
@@ -514,7 +550,11 @@ func (ws *watchStream) catchUp(ctx context.Context, at uint64) (uint64, error) {
 			if c.Base != at || c.Gap {
 				return at, errBehind
 			}
-			if msg := changeMessage(c, ws.w.match); msg != nil {
+			msg, err := changeMessage(c, ws.w.match, decoder{})
+			if err != nil {
+				return at, err
+			}
+			if msg != nil {
 				if err := ws.stream.Send(msg); err != nil {
 					return at, err
 				}

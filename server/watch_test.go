@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -60,13 +61,17 @@ func TestWatchInProcess(t *testing.T) {
 		t.Fatalf("initial state came in batches of %v; want 1000, 1000, 500", sizes)
 	}
 
-	changed := proto.CloneOf(v1.Endpoints()[7])
+	all, err := v1.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := proto.CloneOf(all[7])
 	changed.VpcId = proto.String("vpc-moved")
-	next2 := append(endpointtest.Clones(v1.Endpoints()[1:7]), changed)
-	next2 = append(next2, endpointtest.Clones(v1.Endpoints()[8:])...)
+	next2 := append(slices.Clone(all[1:7]), changed)
+	next2 = append(next2, all[8:]...)
 	v2, err := st.Publish(ctx, store.Publication{
 		RefreshedAt: time.Now(), Endpoints: next2, Base: v1,
-		Diff: snapshot.Diff{Modified: []string{snapshot.Key(changed)}, Deleted: []string{snapshot.Key(v1.Endpoints()[0])}},
+		Diff: snapshot.Diff{Modified: []string{snapshot.Key(changed)}, Deleted: []string{snapshot.Key(all[0])}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -79,8 +84,8 @@ func TestWatchInProcess(t *testing.T) {
 		m = next()
 	}
 	if m.GetVersion() != v2.Version || len(m.GetAdded()) != 0 || len(m.GetModified()) != 1 || !proto.Equal(m.GetModified()[0], changed) ||
-		len(m.GetRemoved()) != 1 || m.GetRemoved()[0].GetClientVpnEndpointId() != v1.Endpoints()[0].GetClientVpnEndpointId() {
-		t.Fatalf("change message %v; want version %d modifying %s and removing %s", m, v2.Version, snapshot.Key(changed), snapshot.Key(v1.Endpoints()[0]))
+		len(m.GetRemoved()) != 1 || m.GetRemoved()[0].GetClientVpnEndpointId() != all[0].GetClientVpnEndpointId() {
+		t.Fatalf("change message %v; want version %d modifying %s and removing %s", m, v2.Version, snapshot.Key(changed), snapshot.Key(all[0]))
 	}
 	if m = next(); !m.GetHeartbeat() || m.GetVersion() != v2.Version {
 		t.Fatalf("message after the change %v; want a heartbeat at version %d", m, v2.Version)
