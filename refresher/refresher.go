@@ -399,6 +399,7 @@ func build(results []readResult, prev *snapshot.Snapshot) (store.Publication, er
 	if pub.Diff, err = snapshot.Changes(prev, pub.Endpoints); err != nil {
 		return store.Publication{}, fmt.Errorf("refresh: %w", err)
 	}
+	pub.Base = prev
 	return pub, nil
 }
 

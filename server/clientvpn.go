@@ -35,6 +35,7 @@ const (
 // a store.
 type ClientVpnService struct {
 	reader *Reader
+	watch  *WatchHub // nil: WatchClientVpnEndpoints is unimplemented
 }
 
 var _ clientvpnv1connect.ClientVpnServiceHandler = (*ClientVpnService)(nil)

@@ -59,6 +59,8 @@ type Options struct {
 	// its request; a client that does not take it in time is cut off.
 	// 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// Watch serves WatchClientVpnEndpoints; nil answers it UNIMPLEMENTED.
+	Watch *WatchHub
 }
 
 // Defaults of Options.
@@ -117,7 +119,9 @@ func NewHandler(opts Options) http.Handler {
 		connect.WithCodec(protoCodec{}),
 		connect.WithCodec(jsonCodec{}),
 	}, CompressionOptions()...)
-	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(NewClientVpnService(opts.Reader), handlerOpts...))
+	svc := NewClientVpnService(opts.Reader)
+	svc.watch = opts.Watch
+	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(svc, handlerOpts...))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{reader: opts.Reader}, handlerOpts...))
 	reflector := grpcreflect.NewStaticReflector(
 		clientvpnv1connect.ClientVpnServiceName,

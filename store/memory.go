@@ -14,13 +14,30 @@ import (
 // runs. Publishing swaps one pointer, so a reader sees a whole snapshot or
 // the previous one, never a mix.
 type Memory struct {
-	mu      sync.Mutex // serialises Publish
-	epoch   uint64     // highest writer epoch seen
-	current atomic.Pointer[snapshot.Snapshot]
+	mu        sync.Mutex // serialises Publish
+	epoch     uint64     // highest writer epoch seen
+	current   atomic.Pointer[snapshot.Snapshot]
+	log       memoryLog
+	published broadcast
 }
 
-// NewMemory returns an empty Memory store.
-func NewMemory() *Memory { return &Memory{} }
+// MemoryOptions configures NewMemoryOptions.
+type MemoryOptions struct {
+	// ChangeLogLength is how many versions the change log keeps. Default
+	// DefaultChangeLogLength.
+	ChangeLogLength int
+}
+
+// NewMemory returns an empty Memory store with default options.
+func NewMemory() *Memory { return NewMemoryOptions(MemoryOptions{}) }
+
+// NewMemoryOptions returns an empty Memory store.
+func NewMemoryOptions(opts MemoryOptions) *Memory {
+	if opts.ChangeLogLength <= 0 {
+		opts.ChangeLogLength = DefaultChangeLogLength
+	}
+	return &Memory{log: memoryLog{length: opts.ChangeLogLength}}
+}
 
 // Publish implements Store. A writer whose epoch is lower than one already
 // seen is refused with ECONFLICT.
@@ -35,14 +52,25 @@ func (m *Memory) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsh
 	}
 	m.epoch = pub.Epoch
 	var version uint64 = 1
-	if prev := m.current.Load(); prev != nil {
+	prev := m.current.Load()
+	if prev != nil {
 		version = prev.Version + 1
 	}
 	snap, err := snapshot.New(version, pub.RefreshedAt, pub.Partitions, pub.Endpoints)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "the snapshot cannot be encoded"), err)
 	}
+	base := pub.Base
+	if base != prev {
+		base = nil // the diff is not against the current snapshot
+	}
+	change := newChange(base, snap, pub.Diff)
+	if prev != nil {
+		change.Base = prev.Version
+	}
+	m.log.append(change)
 	m.current.Store(snap)
+	m.published.Fire()
 	return snap, nil
 }
 

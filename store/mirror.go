@@ -239,6 +239,7 @@ func (r *Redis) advance(s *snapshot.Snapshot) {
 			return
 		}
 		if r.mirror.CompareAndSwap(old, s) {
+			r.published.Fire()
 			return
 		}
 	}

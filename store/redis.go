@@ -68,6 +68,9 @@ type RedisOptions struct {
 	// Logger receives the mirror's reload failures and recoveries; nil
 	// discards them.
 	Logger *slog.Logger
+	// ChangeLogLength is how many versions the change log (the stream
+	// watchers resume from) keeps. Default DefaultChangeLogLength.
+	ChangeLogLength int
 }
 
 // Redis is a Store kept in Redis, shared by every replica and surviving
@@ -83,6 +86,7 @@ type RedisOptions struct {
 //	vpnfacade:{N}:announce          pub/sub channel carrying each new version
 //	vpnfacade:{N}:confirmed         the last confirmation of unchanged data (see Confirm)
 //	vpnfacade:{N}:retained          list of superseded versions still readable, oldest first
+//	vpnfacade:{N}:changes           stream: the change each version made (see Changes)
 //
 // Reads are answered from the mirror (see Current); Publish writes through
 // to Redis and then updates the mirror of the publishing process at once.
@@ -93,6 +97,7 @@ type Redis struct {
 	retain  int
 	poll    time.Duration
 	timeout time.Duration // bounds one command (RedisOptions.CommandTimeout)
+	logLen  int           // RedisOptions.ChangeLogLength
 	log     *slog.Logger
 
 	mirror    atomic.Pointer[snapshot.Snapshot]
@@ -101,6 +106,7 @@ type Redis struct {
 	loads     singleflight.Group
 	publishMu sync.Mutex    // serialises this process's publishes
 	flipping  atomic.Uint64 // the version this process is flipping to; 0: none
+	published broadcast     // fired when the mirror moves
 
 	ctx       context.Context // ends on Close; loads run under it
 	cancel    context.CancelFunc
@@ -118,6 +124,7 @@ type redisKeys struct {
 	announce  string
 	confirmed string
 	retained  string
+	changes   string
 }
 
 func newRedisKeys(namespace string) redisKeys {
@@ -130,6 +137,7 @@ func newRedisKeys(namespace string) redisKeys {
 		announce:  p + "announce",
 		confirmed: p + "confirmed",
 		retained:  p + "retained",
+		changes:   p + "changes",
 	}
 }
 
@@ -167,6 +175,7 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		retain:  cmp.Or(opts.Retain, DefaultRedisRetain),
 		poll:    cmp.Or(opts.PollInterval, DefaultRedisPollInterval),
 		timeout: cmp.Or(opts.CommandTimeout, DefaultRedisCommandTimeout),
+		logLen:  cmp.Or(max(opts.ChangeLogLength, 0), DefaultChangeLogLength),
 		log:     opts.Logger,
 		done:    make(chan struct{}),
 	}

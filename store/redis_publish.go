@@ -55,14 +55,20 @@ return redis.call('INCR', KEYS[1])
 // and a version not newer than the current one, deleting the refused
 // version's keys. On success it records the epoch, makes the new version
 // permanent, lets the previous one expire after the grace period, and
-// announces the new version. Running it twice for the same version (a
-// client retry) succeeds twice and changes nothing the second time.
+// announces the new version; it keeps at most a number of superseded
+// versions. In the same step it appends the version's change to the change
+// log: the diff the writer computed when it was computed against the
+// version being replaced, else a gap. Running it twice for the same version
+// (a client retry) succeeds twice and changes nothing the second time.
 //
-//	KEYS[1] current pointer, KEYS[2] fencing epoch, KEYS[3] the new version's
-//	hash, KEYS[4] the list of superseded versions still kept
+//	KEYS[1] current pointer, KEYS[2] fencing epoch, KEYS[3] the new version's hash,
+//	KEYS[4] change log stream, KEYS[5] the list of superseded versions still kept
 //	ARGV[1] version, ARGV[2] writer epoch, ARGV[3] grace in ms,
-//	ARGV[4] snapshot key prefix, ARGV[5] announcement channel, ARGV[6] how
-//	many superseded versions to keep at most
+//	ARGV[4] snapshot key prefix, ARGV[5] announcement channel,
+//	ARGV[6] the version the change was computed against ("0": none),
+//	ARGV[7] "1" when the change is a gap, ARGV[8] change log length,
+//	ARGV[9] how many superseded versions to keep at most,
+//	ARGV[10…] the change's fields and values
 //
 // Returns {status, detail}: {"ok", version}, {"epoch", stored epoch},
 // {"version", current version} or {"missing", ""}.
@@ -88,6 +94,23 @@ end
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return {'missing', ''}
 end
+local base = cur or '0'
+local gap = ARGV[7]
+if base ~= ARGV[6] then gap = '1' end
+local top = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
+if top[1] and not less(string.match(top[1][1], '^%d+'), version) then
+  -- The log is ahead of the pointer (it survived a loss of the pointer):
+  -- it cannot be continued, so start it over.
+  redis.call('DEL', KEYS[4])
+end
+local entry = {'XADD', KEYS[4], 'MAXLEN', ARGV[8], version .. '-0', 'base', base, 'gap', gap}
+if gap == '1' then
+  entry[#entry+1] = ARGV[10]
+  entry[#entry+1] = ARGV[11]
+else
+  for i = 10, #ARGV do entry[#entry+1] = ARGV[i] end
+end
+redis.call(unpack(entry))
 redis.call('HSET', KEYS[3], 'published', '1')
 redis.call('PERSIST', KEYS[3])
 redis.call('SET', KEYS[1], version)
@@ -96,10 +119,10 @@ if less(stored, epoch) then
 end
 if cur then
   redis.call('PEXPIRE', ARGV[4] .. cur, ARGV[3])
-  -- At most ARGV[6] superseded versions stay, however often versions come.
-  redis.call('RPUSH', KEYS[4], cur)
-  while redis.call('LLEN', KEYS[4]) > tonumber(ARGV[6]) do
-    redis.call('DEL', ARGV[4] .. redis.call('LPOP', KEYS[4]))
+  -- At most ARGV[9] superseded versions stay, however often versions come.
+  redis.call('RPUSH', KEYS[5], cur)
+  while redis.call('LLEN', KEYS[5]) > tonumber(ARGV[9]) do
+    redis.call('DEL', ARGV[4] .. redis.call('LPOP', KEYS[5]))
   end
 end
 redis.call('PUBLISH', ARGV[5], version)
@@ -144,6 +167,16 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	}
 	snap.Version = version
 	key := r.keys.snapshot(version)
+	change := newChange(pub.Base, snap, pub.Diff)
+	changeArgs := changeFields(change)
+	var base uint64
+	if pub.Base != nil {
+		base = pub.Base.Version
+	}
+	gap := "0"
+	if change.Gap {
+		gap = "1"
+	}
 
 	if err := r.writeVersion(ctx, key, fields, chunks); err != nil {
 		r.discard(ctx, key)
@@ -154,8 +187,9 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	r.flipping.Store(version)
 	defer r.flipping.Store(0)
 	res, err := flipScript.Run(ctx, r.client,
-		[]string{r.keys.current, r.keys.epoch, key, r.keys.retained},
-		version, strconv.FormatUint(pub.Epoch, 10), r.grace.Milliseconds(), r.keys.prefix+"snapshot:", r.keys.announce, r.retain,
+		[]string{r.keys.current, r.keys.epoch, key, r.keys.changes, r.keys.retained},
+		append([]any{version, strconv.FormatUint(pub.Epoch, 10), r.grace.Milliseconds(), r.keys.prefix + "snapshot:", r.keys.announce,
+			strconv.FormatUint(base, 10), gap, r.logLen, r.retain}, changeArgs...)...,
 	).StringSlice()
 	if err != nil {
 		r.discard(ctx, key)

@@ -46,8 +46,13 @@ type Publication struct {
 	// Endpoints is every endpoint of every partition, in any order. The store
 	// takes ownership: the caller must not modify them afterwards.
 	Endpoints []*clientvpnv1.ClientVpnEndpoint
-	// Diff is the change against the previous snapshot.
+	// Diff is the change against Base. The store records it in its change
+	// log, for watchers.
 	Diff snapshot.Diff
+	// Base is the snapshot Diff was computed against; nil when none. When
+	// it is not the current snapshot at publish time, or nil, the change
+	// log records a gap (watchers relist) instead of the diff.
+	Base *snapshot.Snapshot
 	// Epoch is the writer's fencing epoch (see Lease). A store refuses a
 	// publication whose epoch is lower than the highest it has seen; 0 is
 	// accepted only until some writer has published with a lease.

@@ -38,6 +38,16 @@ type settings struct {
 	writeTimeout    time.Duration
 	shutdownGrace   time.Duration
 	maxLists        int
+	watch           watchSettings
+}
+
+// watchSettings are the WatchClientVpnEndpoints flags.
+type watchSettings struct {
+	heartbeat     time.Duration
+	retention     int
+	queue         int
+	maxStreams    int
+	maxPerAddress int
 }
 
 // parseConfig reads flags from args, each falling back to its environment
@@ -84,6 +94,13 @@ Flags:
 	str(&writeTimeout, "write-timeout", "VPNFACADE_WRITE_TIMEOUT", "30s", "a unary response must be taken by the client within this, from the end of its request")
 	str(&grace, "shutdown-grace", "VPNFACADE_SHUTDOWN_GRACE", "10s", "on SIGTERM, in-flight requests may finish within this; connections still busy then are closed")
 	str(&maxLists, "max-concurrent-lists", "VPNFACADE_MAX_CONCURRENT_LISTS", "0", "expensive calls (List, EC2) worked on at once; more wait 100ms, then get Unavailable / RequestLimitExceeded with a retry hint (0: 4 per CPU)")
+	var heartbeat string
+	str(&heartbeat, "watch-heartbeat", "VPNFACADE_WATCH_HEARTBEAT", "30s", "how often an idle watch stream gets a heartbeat carrying the current version")
+	var retention, queue, maxStreams, maxPerAddr string
+	str(&retention, "watch-retention", "VPNFACADE_WATCH_RETENTION", "1000", "versions the change log keeps: a watcher resuming from an older version gets a fresh initial state (reset)")
+	str(&queue, "watch-queue", "VPNFACADE_WATCH_QUEUE", "64", "messages that may wait for one watcher; a watcher further behind is reset")
+	str(&maxStreams, "max-watchers", "VPNFACADE_MAX_WATCHERS", "10000", "watch streams this process serves at once; beyond: ResourceExhausted")
+	str(&maxPerAddr, "max-watchers-per-address", "VPNFACADE_MAX_WATCHERS_PER_ADDRESS", "100", "watch streams one client IP address may hold open at once; beyond: ResourceExhausted")
 	str(&refresh, "refresh-interval", "VPNFACADE_REFRESH_INTERVAL", "60s", "time between refreshes (jittered)")
 	str(&staleness, "max-staleness", "VPNFACADE_MAX_STALENESS", "1h", "refuse reads (Unavailable) when the snapshot is older than this; 0 serves any age")
 	str(&lease, "lease-ttl", "VPNFACADE_LEASE_TTL", "15s", "refresher leader lease duration in Redis; a dead leader is replaced within it")
@@ -109,9 +126,24 @@ Flags:
 		{"--read-timeout", readTimeout, &c.readTimeout, false},
 		{"--write-timeout", writeTimeout, &c.writeTimeout, false},
 		{"--shutdown-grace", grace, &c.shutdownGrace, false},
+		{"--watch-heartbeat", heartbeat, &c.watch.heartbeat, false},
 	} {
 		if *d.p, err = time.ParseDuration(d.s); err != nil || *d.p < 0 || (!d.zero && *d.p == 0) {
 			return nil, fmt.Errorf("%s: %q is not a positive duration such as 30s or 5m", d.name, d.s)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		s    string
+		p    *int
+	}{
+		{"--watch-retention", retention, &c.watch.retention},
+		{"--watch-queue", queue, &c.watch.queue},
+		{"--max-watchers", maxStreams, &c.watch.maxStreams},
+		{"--max-watchers-per-address", maxPerAddr, &c.watch.maxPerAddress},
+	} {
+		if *n.p, err = strconv.Atoi(n.s); err != nil || *n.p < 1 {
+			return nil, fmt.Errorf("%s: %q is not a positive integer", n.name, truncate(n.s))
 		}
 	}
 	c.regions, c.assumeRoles, c.allowedOrigins = splitList(regions), splitList(roles), splitList(origins)
@@ -133,6 +165,14 @@ Flags:
 		return nil, fmt.Errorf("--demo-count: %d is negative", c.demoCount)
 	}
 	return c, nil
+}
+
+// truncate keeps at most 64 characters of a value for an error message.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // splitList splits a comma-separated list, dropping blanks.

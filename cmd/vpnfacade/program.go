@@ -152,6 +152,19 @@ func (m *Main) Run(ctx context.Context) error {
 
 	regions := source.Regions()
 	reader := server.NewReader(st, cfg.maxStaleness, logger)
+	watch, err := server.NewWatchHub(server.WatchOptions{
+		Reader:                reader,
+		Log:                   st,
+		Heartbeat:             cfg.watch.heartbeat,
+		Queue:                 cfg.watch.queue,
+		MaxWatchers:           cfg.watch.maxStreams,
+		MaxWatchersPerAddress: cfg.watch.maxPerAddress,
+		Logger:                logger,
+	})
+	if err != nil {
+		return err
+	}
+	m.onClose(func() error { watch.Close(); return nil })
 	registry.MustRegister(server.NewSnapshotCollector(reader))
 	handler := server.NewHandler(server.Options{
 		Reader:         reader,
@@ -164,6 +177,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxConcurrentLists: cfg.maxLists,
 		ReadTimeout:        cfg.readTimeout,
 		WriteTimeout:       cfg.writeTimeout,
+		Watch:              watch,
 	})
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -218,6 +232,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	m.onClose(func() error {
+		// Watch streams would hold the drain until the grace ends: end
+		// them first, normally, so that clients resume elsewhere.
+		watch.Close()
 		logger.Info("shutting down: draining requests")
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownGrace)
 		defer cancel()
@@ -252,15 +269,16 @@ func runRefresher(ctx context.Context, elector lease.Elector, ref *refresher.Ref
 // openStore opens Redis, with a lease electing one refresher among the
 // replicas, when a URL is configured; else an in-process store, which is
 // always its own refresher.
-func openStore(ctx context.Context, cfg *settings, logger *slog.Logger) (store.Store, lease.Elector, error) {
+func openStore(ctx context.Context, cfg *settings, logger *slog.Logger) (watchableStore, lease.Elector, error) {
 	if cfg.redisURL == "" {
-		return store.NewMemory(), lease.Solo{}, nil
+		return store.NewMemoryOptions(store.MemoryOptions{ChangeLogLength: cfg.watch.retention}), lease.Solo{}, nil
 	}
 	st, err := store.NewRedis(ctx, store.RedisOptions{
-		URL:            cfg.redisURL,
-		SentinelMaster: cfg.redisSentinel,
-		Namespace:      cfg.namespace,
-		Logger:         logger.With("component", "store"),
+		URL:             cfg.redisURL,
+		SentinelMaster:  cfg.redisSentinel,
+		Namespace:       cfg.namespace,
+		ChangeLogLength: cfg.watch.retention,
+		Logger:          logger.With("component", "store"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening Redis: %w", err)
@@ -275,6 +293,12 @@ func openStore(ctx context.Context, cfg *settings, logger *slog.Logger) (store.S
 		return nil, nil, errors.Join(fmt.Errorf("--lease-ttl: %w", err), st.Close())
 	}
 	return st, l, nil
+}
+
+// watchableStore is a store with a change log, as both backends are.
+type watchableStore interface {
+	store.Store
+	store.ChangeLog
 }
 
 func storeKind(cfg *settings) string {

@@ -92,6 +92,9 @@ func run(ctx context.Context, args []string) error {
 // fixedService answers every call with a response built once. Connect
 // only reads the messages it sends, so sharing them across calls is safe.
 type fixedService struct {
+	// Watching is not part of the framework baseline.
+	clientvpnv1connect.UnimplementedClientVpnServiceHandler
+
 	get  *clientvpnv1.GetClientVpnEndpointResponse
 	list *clientvpnv1.ListClientVpnEndpointsResponse
 }

@@ -825,6 +825,265 @@ func (x *GetClientVpnEndpointResponse) GetSnapshot() *SnapshotInfo {
 	return nil
 }
 
+// WatchClientVpnEndpointsRequest selects the endpoints to watch, as
+// ListClientVpnEndpointsRequest does, and where to resume.
+type WatchClientVpnEndpointsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Ids to watch. Empty means every endpoint. On a fresh start, any id that
+	// is not cached makes the call fail with NOT_FOUND.
+	ClientVpnEndpointIds []string `protobuf:"bytes,1,rep,name=client_vpn_endpoint_ids,json=clientVpnEndpointIds,proto3" json:"client_vpn_endpoint_ids,omitempty"`
+	// Filters, ANDed together (see Filter for names and semantics).
+	Filters []*Filter `protobuf:"bytes,2,rep,name=filters,proto3" json:"filters,omitempty"`
+	// The last version this client saw (a response's `version`), to receive
+	// only the changes after it. Unset: start with the initial state.
+	ResumeFromVersion *uint64 `protobuf:"varint,3,opt,name=resume_from_version,json=resumeFromVersion,proto3,oneof" json:"resume_from_version,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *WatchClientVpnEndpointsRequest) Reset() {
+	*x = WatchClientVpnEndpointsRequest{}
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchClientVpnEndpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchClientVpnEndpointsRequest) ProtoMessage() {}
+
+func (x *WatchClientVpnEndpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchClientVpnEndpointsRequest.ProtoReflect.Descriptor instead.
+func (*WatchClientVpnEndpointsRequest) Descriptor() ([]byte, []int) {
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WatchClientVpnEndpointsRequest) GetClientVpnEndpointIds() []string {
+	if x != nil {
+		return x.ClientVpnEndpointIds
+	}
+	return nil
+}
+
+func (x *WatchClientVpnEndpointsRequest) GetFilters() []*Filter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *WatchClientVpnEndpointsRequest) GetResumeFromVersion() uint64 {
+	if x != nil && x.ResumeFromVersion != nil {
+		return *x.ResumeFromVersion
+	}
+	return 0
+}
+
+// WatchClientVpnEndpointsResponse is one message of a watch: part of the
+// initial state, its end marker, the change one snapshot version made to the
+// matching set, or a heartbeat.
+type WatchClientVpnEndpointsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The snapshot version this message brings the client to. Resume from it.
+	// On initial-state messages other than the last (`initial_complete`) it
+	// is the version being sent, not yet complete.
+	Version uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Endpoints that started matching (created, or changed so that the
+	// filters now select them). Initial-state messages carry their endpoints
+	// here.
+	Added []*ClientVpnEndpoint `protobuf:"bytes,2,rep,name=added,proto3" json:"added,omitempty"`
+	// Endpoints that still match and changed: their new value.
+	Modified []*ClientVpnEndpoint `protobuf:"bytes,3,rep,name=modified,proto3" json:"modified,omitempty"`
+	// Endpoints that stopped matching (deleted, or changed so that the filters
+	// no longer select them).
+	Removed []*ClientVpnEndpointKey `protobuf:"bytes,4,rep,name=removed,proto3" json:"removed,omitempty"`
+	// True on the messages of an initial state.
+	Initial bool `protobuf:"varint,5,opt,name=initial,proto3" json:"initial,omitempty"`
+	// True on the message that ends an initial state; `version` is the
+	// snapshot it was read from. It carries no endpoints.
+	InitialComplete bool `protobuf:"varint,6,opt,name=initial_complete,json=initialComplete,proto3" json:"initial_complete,omitempty"`
+	// True on the messages of an initial state that replaces what the client
+	// holds: its resume version could not be honoured, or it fell too far
+	// behind. The client drops every endpoint it holds first.
+	Reset_ bool `protobuf:"varint,7,opt,name=reset,proto3" json:"reset,omitempty"`
+	// True on a heartbeat: nothing changed for this watcher up to `version`.
+	Heartbeat bool `protobuf:"varint,8,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
+	// When the refresh that produced `version` completed.
+	RefreshedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=refreshed_at,json=refreshedAt,proto3" json:"refreshed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchClientVpnEndpointsResponse) Reset() {
+	*x = WatchClientVpnEndpointsResponse{}
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchClientVpnEndpointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchClientVpnEndpointsResponse) ProtoMessage() {}
+
+func (x *WatchClientVpnEndpointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchClientVpnEndpointsResponse.ProtoReflect.Descriptor instead.
+func (*WatchClientVpnEndpointsResponse) Descriptor() ([]byte, []int) {
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WatchClientVpnEndpointsResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *WatchClientVpnEndpointsResponse) GetAdded() []*ClientVpnEndpoint {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
+func (x *WatchClientVpnEndpointsResponse) GetModified() []*ClientVpnEndpoint {
+	if x != nil {
+		return x.Modified
+	}
+	return nil
+}
+
+func (x *WatchClientVpnEndpointsResponse) GetRemoved() []*ClientVpnEndpointKey {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+func (x *WatchClientVpnEndpointsResponse) GetInitial() bool {
+	if x != nil {
+		return x.Initial
+	}
+	return false
+}
+
+func (x *WatchClientVpnEndpointsResponse) GetInitialComplete() bool {
+	if x != nil {
+		return x.InitialComplete
+	}
+	return false
+}
+
+func (x *WatchClientVpnEndpointsResponse) GetReset_() bool {
+	if x != nil {
+		return x.Reset_
+	}
+	return false
+}
+
+func (x *WatchClientVpnEndpointsResponse) GetHeartbeat() bool {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return false
+}
+
+func (x *WatchClientVpnEndpointsResponse) GetRefreshedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefreshedAt
+	}
+	return nil
+}
+
+// ClientVpnEndpointKey identifies an endpoint across partitions.
+type ClientVpnEndpointKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ID of the endpoint.
+	ClientVpnEndpointId string `protobuf:"bytes,1,opt,name=client_vpn_endpoint_id,json=clientVpnEndpointId,proto3" json:"client_vpn_endpoint_id,omitempty"`
+	// AWS region the endpoint was read from.
+	Region string `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	// AWS account the endpoint was read from.
+	AccountId     string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientVpnEndpointKey) Reset() {
+	*x = ClientVpnEndpointKey{}
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientVpnEndpointKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientVpnEndpointKey) ProtoMessage() {}
+
+func (x *ClientVpnEndpointKey) ProtoReflect() protoreflect.Message {
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientVpnEndpointKey.ProtoReflect.Descriptor instead.
+func (*ClientVpnEndpointKey) Descriptor() ([]byte, []int) {
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ClientVpnEndpointKey) GetClientVpnEndpointId() string {
+	if x != nil {
+		return x.ClientVpnEndpointId
+	}
+	return ""
+}
+
+func (x *ClientVpnEndpointKey) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *ClientVpnEndpointKey) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
 // SnapshotInfo says which published snapshot answered and how fresh it is.
 type SnapshotInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -842,7 +1101,7 @@ type SnapshotInfo struct {
 
 func (x *SnapshotInfo) Reset() {
 	*x = SnapshotInfo{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[5]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -854,7 +1113,7 @@ func (x *SnapshotInfo) String() string {
 func (*SnapshotInfo) ProtoMessage() {}
 
 func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[5]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -867,7 +1126,7 @@ func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotInfo.ProtoReflect.Descriptor instead.
 func (*SnapshotInfo) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{5}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SnapshotInfo) GetVersion() uint64 {
@@ -977,7 +1236,7 @@ type ClientVpnEndpoint struct {
 
 func (x *ClientVpnEndpoint) Reset() {
 	*x = ClientVpnEndpoint{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[6]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1248,7 @@ func (x *ClientVpnEndpoint) String() string {
 func (*ClientVpnEndpoint) ProtoMessage() {}
 
 func (x *ClientVpnEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[6]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1261,7 @@ func (x *ClientVpnEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientVpnEndpoint.ProtoReflect.Descriptor instead.
 func (*ClientVpnEndpoint) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{6}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ClientVpnEndpoint) GetClientVpnEndpointId() string {
@@ -1279,7 +1538,7 @@ type ClientVpnEndpointStatus struct {
 
 func (x *ClientVpnEndpointStatus) Reset() {
 	*x = ClientVpnEndpointStatus{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[7]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1550,7 @@ func (x *ClientVpnEndpointStatus) String() string {
 func (*ClientVpnEndpointStatus) ProtoMessage() {}
 
 func (x *ClientVpnEndpointStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[7]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1563,7 @@ func (x *ClientVpnEndpointStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientVpnEndpointStatus.ProtoReflect.Descriptor instead.
 func (*ClientVpnEndpointStatus) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{7}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ClientVpnEndpointStatus) GetCode() ClientVpnEndpointStatusCode {
@@ -1343,7 +1602,7 @@ type AssociatedTargetNetwork struct {
 
 func (x *AssociatedTargetNetwork) Reset() {
 	*x = AssociatedTargetNetwork{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[8]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1614,7 @@ func (x *AssociatedTargetNetwork) String() string {
 func (*AssociatedTargetNetwork) ProtoMessage() {}
 
 func (x *AssociatedTargetNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[8]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1627,7 @@ func (x *AssociatedTargetNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssociatedTargetNetwork.ProtoReflect.Descriptor instead.
 func (*AssociatedTargetNetwork) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{8}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AssociatedTargetNetwork) GetNetworkId() string {
@@ -1411,7 +1670,7 @@ type ClientVpnAuthentication struct {
 
 func (x *ClientVpnAuthentication) Reset() {
 	*x = ClientVpnAuthentication{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[9]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1682,7 @@ func (x *ClientVpnAuthentication) String() string {
 func (*ClientVpnAuthentication) ProtoMessage() {}
 
 func (x *ClientVpnAuthentication) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[9]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1695,7 @@ func (x *ClientVpnAuthentication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientVpnAuthentication.ProtoReflect.Descriptor instead.
 func (*ClientVpnAuthentication) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{9}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ClientVpnAuthentication) GetType() ClientVpnAuthenticationType {
@@ -1485,7 +1744,7 @@ type DirectoryServiceAuthentication struct {
 
 func (x *DirectoryServiceAuthentication) Reset() {
 	*x = DirectoryServiceAuthentication{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[10]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1756,7 @@ func (x *DirectoryServiceAuthentication) String() string {
 func (*DirectoryServiceAuthentication) ProtoMessage() {}
 
 func (x *DirectoryServiceAuthentication) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[10]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1769,7 @@ func (x *DirectoryServiceAuthentication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryServiceAuthentication.ProtoReflect.Descriptor instead.
 func (*DirectoryServiceAuthentication) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{10}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DirectoryServiceAuthentication) GetDirectoryId() string {
@@ -1531,7 +1790,7 @@ type CertificateAuthentication struct {
 
 func (x *CertificateAuthentication) Reset() {
 	*x = CertificateAuthentication{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[11]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1802,7 @@ func (x *CertificateAuthentication) String() string {
 func (*CertificateAuthentication) ProtoMessage() {}
 
 func (x *CertificateAuthentication) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[11]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1815,7 @@ func (x *CertificateAuthentication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateAuthentication.ProtoReflect.Descriptor instead.
 func (*CertificateAuthentication) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{11}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CertificateAuthentication) GetClientRootCertificateChain() string {
@@ -1579,7 +1838,7 @@ type FederatedAuthentication struct {
 
 func (x *FederatedAuthentication) Reset() {
 	*x = FederatedAuthentication{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[12]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1850,7 @@ func (x *FederatedAuthentication) String() string {
 func (*FederatedAuthentication) ProtoMessage() {}
 
 func (x *FederatedAuthentication) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[12]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1863,7 @@ func (x *FederatedAuthentication) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FederatedAuthentication.ProtoReflect.Descriptor instead.
 func (*FederatedAuthentication) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{12}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FederatedAuthentication) GetSamlProviderArn() string {
@@ -1639,7 +1898,7 @@ type ConnectionLogResponseOptions struct {
 
 func (x *ConnectionLogResponseOptions) Reset() {
 	*x = ConnectionLogResponseOptions{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[13]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1910,7 @@ func (x *ConnectionLogResponseOptions) String() string {
 func (*ConnectionLogResponseOptions) ProtoMessage() {}
 
 func (x *ConnectionLogResponseOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[13]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +1923,7 @@ func (x *ConnectionLogResponseOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionLogResponseOptions.ProtoReflect.Descriptor instead.
 func (*ConnectionLogResponseOptions) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{13}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ConnectionLogResponseOptions) GetEnabled() bool {
@@ -1708,7 +1967,7 @@ type Tag struct {
 
 func (x *Tag) Reset() {
 	*x = Tag{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[14]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1979,7 @@ func (x *Tag) String() string {
 func (*Tag) ProtoMessage() {}
 
 func (x *Tag) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[14]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1992,7 @@ func (x *Tag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tag.ProtoReflect.Descriptor instead.
 func (*Tag) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{14}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Tag) GetKey() string {
@@ -1765,7 +2024,7 @@ type ClientConnectResponseOptions struct {
 
 func (x *ClientConnectResponseOptions) Reset() {
 	*x = ClientConnectResponseOptions{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[15]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +2036,7 @@ func (x *ClientConnectResponseOptions) String() string {
 func (*ClientConnectResponseOptions) ProtoMessage() {}
 
 func (x *ClientConnectResponseOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[15]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +2049,7 @@ func (x *ClientConnectResponseOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientConnectResponseOptions.ProtoReflect.Descriptor instead.
 func (*ClientConnectResponseOptions) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{15}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ClientConnectResponseOptions) GetEnabled() bool {
@@ -1829,7 +2088,7 @@ type ClientVpnEndpointAttributeStatus struct {
 
 func (x *ClientVpnEndpointAttributeStatus) Reset() {
 	*x = ClientVpnEndpointAttributeStatus{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[16]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +2100,7 @@ func (x *ClientVpnEndpointAttributeStatus) String() string {
 func (*ClientVpnEndpointAttributeStatus) ProtoMessage() {}
 
 func (x *ClientVpnEndpointAttributeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[16]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +2113,7 @@ func (x *ClientVpnEndpointAttributeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientVpnEndpointAttributeStatus.ProtoReflect.Descriptor instead.
 func (*ClientVpnEndpointAttributeStatus) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{16}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClientVpnEndpointAttributeStatus) GetCode() ClientVpnEndpointAttributeStatusCode {
@@ -1891,7 +2150,7 @@ type ClientLoginBannerResponseOptions struct {
 
 func (x *ClientLoginBannerResponseOptions) Reset() {
 	*x = ClientLoginBannerResponseOptions{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[17]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +2162,7 @@ func (x *ClientLoginBannerResponseOptions) String() string {
 func (*ClientLoginBannerResponseOptions) ProtoMessage() {}
 
 func (x *ClientLoginBannerResponseOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[17]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2175,7 @@ func (x *ClientLoginBannerResponseOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientLoginBannerResponseOptions.ProtoReflect.Descriptor instead.
 func (*ClientLoginBannerResponseOptions) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{17}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ClientLoginBannerResponseOptions) GetEnabled() bool {
@@ -1944,7 +2203,7 @@ type ClientRouteEnforcementResponseOptions struct {
 
 func (x *ClientRouteEnforcementResponseOptions) Reset() {
 	*x = ClientRouteEnforcementResponseOptions{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[18]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2215,7 @@ func (x *ClientRouteEnforcementResponseOptions) String() string {
 func (*ClientRouteEnforcementResponseOptions) ProtoMessage() {}
 
 func (x *ClientRouteEnforcementResponseOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[18]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2228,7 @@ func (x *ClientRouteEnforcementResponseOptions) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ClientRouteEnforcementResponseOptions.ProtoReflect.Descriptor instead.
 func (*ClientRouteEnforcementResponseOptions) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{18}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ClientRouteEnforcementResponseOptions) GetEnforced() bool {
@@ -1997,7 +2256,7 @@ type TransitGatewayConfiguration struct {
 
 func (x *TransitGatewayConfiguration) Reset() {
 	*x = TransitGatewayConfiguration{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[19]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2268,7 @@ func (x *TransitGatewayConfiguration) String() string {
 func (*TransitGatewayConfiguration) ProtoMessage() {}
 
 func (x *TransitGatewayConfiguration) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[19]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2281,7 @@ func (x *TransitGatewayConfiguration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitGatewayConfiguration.ProtoReflect.Descriptor instead.
 func (*TransitGatewayConfiguration) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{19}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TransitGatewayConfiguration) GetTransitGatewayId() string {
@@ -2064,7 +2323,7 @@ type DevicePostureResponseOptions struct {
 
 func (x *DevicePostureResponseOptions) Reset() {
 	*x = DevicePostureResponseOptions{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[20]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2335,7 @@ func (x *DevicePostureResponseOptions) String() string {
 func (*DevicePostureResponseOptions) ProtoMessage() {}
 
 func (x *DevicePostureResponseOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[20]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2348,7 @@ func (x *DevicePostureResponseOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DevicePostureResponseOptions.ProtoReflect.Descriptor instead.
 func (*DevicePostureResponseOptions) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{20}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DevicePostureResponseOptions) GetTrustProviders() []*ClientVpnTrustProvider {
@@ -2116,7 +2375,7 @@ type ClientVpnTrustProvider struct {
 
 func (x *ClientVpnTrustProvider) Reset() {
 	*x = ClientVpnTrustProvider{}
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[21]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2387,7 @@ func (x *ClientVpnTrustProvider) String() string {
 func (*ClientVpnTrustProvider) ProtoMessage() {}
 
 func (x *ClientVpnTrustProvider) ProtoReflect() protoreflect.Message {
-	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[21]
+	mi := &file_clientvpn_v1_clientvpn_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2400,7 @@ func (x *ClientVpnTrustProvider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientVpnTrustProvider.ProtoReflect.Descriptor instead.
 func (*ClientVpnTrustProvider) Descriptor() ([]byte, []int) {
-	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{21}
+	return file_clientvpn_v1_clientvpn_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ClientVpnTrustProvider) GetTrustProviderType() ClientVpnDeviceTrustProviderType {
@@ -2200,7 +2459,27 @@ const file_clientvpn_v1_clientvpn_proto_rawDesc = "" +
 	"account_id\x18\x03 \x01(\tR\taccountId\"\xa7\x01\n" +
 	"\x1cGetClientVpnEndpointResponse\x12O\n" +
 	"\x13client_vpn_endpoint\x18\x01 \x01(\v2\x1f.clientvpn.v1.ClientVpnEndpointR\x11clientVpnEndpoint\x126\n" +
-	"\bsnapshot\x18\x02 \x01(\v2\x1a.clientvpn.v1.SnapshotInfoR\bsnapshot\"}\n" +
+	"\bsnapshot\x18\x02 \x01(\v2\x1a.clientvpn.v1.SnapshotInfoR\bsnapshot\"\xd4\x01\n" +
+	"\x1eWatchClientVpnEndpointsRequest\x125\n" +
+	"\x17client_vpn_endpoint_ids\x18\x01 \x03(\tR\x14clientVpnEndpointIds\x12.\n" +
+	"\afilters\x18\x02 \x03(\v2\x14.clientvpn.v1.FilterR\afilters\x123\n" +
+	"\x13resume_from_version\x18\x03 \x01(\x04H\x00R\x11resumeFromVersion\x88\x01\x01B\x16\n" +
+	"\x14_resume_from_version\"\xa5\x03\n" +
+	"\x1fWatchClientVpnEndpointsResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x125\n" +
+	"\x05added\x18\x02 \x03(\v2\x1f.clientvpn.v1.ClientVpnEndpointR\x05added\x12;\n" +
+	"\bmodified\x18\x03 \x03(\v2\x1f.clientvpn.v1.ClientVpnEndpointR\bmodified\x12<\n" +
+	"\aremoved\x18\x04 \x03(\v2\".clientvpn.v1.ClientVpnEndpointKeyR\aremoved\x12\x18\n" +
+	"\ainitial\x18\x05 \x01(\bR\ainitial\x12)\n" +
+	"\x10initial_complete\x18\x06 \x01(\bR\x0finitialComplete\x12\x14\n" +
+	"\x05reset\x18\a \x01(\bR\x05reset\x12\x1c\n" +
+	"\theartbeat\x18\b \x01(\bR\theartbeat\x12=\n" +
+	"\frefreshed_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vrefreshedAt\"\x82\x01\n" +
+	"\x14ClientVpnEndpointKey\x123\n" +
+	"\x16client_vpn_endpoint_id\x18\x01 \x01(\tR\x13clientVpnEndpointId\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\"}\n" +
 	"\fSnapshotInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12=\n" +
 	"\frefreshed_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vrefreshedAt\x12\x14\n" +
@@ -2388,10 +2667,11 @@ const file_clientvpn_v1_clientvpn_proto_rawDesc = "" +
 	"1CLIENT_VPN_DEVICE_TRUST_PROVIDER_TYPE_UNSPECIFIED\x10\x00\x125\n" +
 	"1CLIENT_VPN_DEVICE_TRUST_PROVIDER_TYPE_CROWDSTRIKE\x10\x01\x12.\n" +
 	"*CLIENT_VPN_DEVICE_TRUST_PROVIDER_TYPE_JAMF\x10\x02\x123\n" +
-	"/CLIENT_VPN_DEVICE_TRUST_PROVIDER_TYPE_JUMPCLOUD\x10\x032\x80\x02\n" +
+	"/CLIENT_VPN_DEVICE_TRUST_PROVIDER_TYPE_JUMPCLOUD\x10\x032\xff\x02\n" +
 	"\x10ClientVpnService\x12x\n" +
 	"\x16ListClientVpnEndpoints\x12+.clientvpn.v1.ListClientVpnEndpointsRequest\x1a,.clientvpn.v1.ListClientVpnEndpointsResponse\"\x03\x90\x02\x01\x12r\n" +
-	"\x14GetClientVpnEndpoint\x12).clientvpn.v1.GetClientVpnEndpointRequest\x1a*.clientvpn.v1.GetClientVpnEndpointResponse\"\x03\x90\x02\x01B=Z;github.com/vpnfacade/vpnfacade/gen/clientvpn/v1;clientvpnv1b\x06proto3"
+	"\x14GetClientVpnEndpoint\x12).clientvpn.v1.GetClientVpnEndpointRequest\x1a*.clientvpn.v1.GetClientVpnEndpointResponse\"\x03\x90\x02\x01\x12}\n" +
+	"\x17WatchClientVpnEndpoints\x12,.clientvpn.v1.WatchClientVpnEndpointsRequest\x1a-.clientvpn.v1.WatchClientVpnEndpointsResponse\"\x03\x90\x02\x010\x01B=Z;github.com/vpnfacade/vpnfacade/gen/clientvpn/v1;clientvpnv1b\x06proto3"
 
 var (
 	file_clientvpn_v1_clientvpn_proto_rawDescOnce sync.Once
@@ -2406,7 +2686,7 @@ func file_clientvpn_v1_clientvpn_proto_rawDescGZIP() []byte {
 }
 
 var file_clientvpn_v1_clientvpn_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_clientvpn_v1_clientvpn_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_clientvpn_v1_clientvpn_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_clientvpn_v1_clientvpn_proto_goTypes = []any{
 	(ClientVpnEndpointStatusCode)(0),              // 0: clientvpn.v1.ClientVpnEndpointStatusCode
 	(VpnProtocol)(0),                              // 1: clientvpn.v1.VpnProtocol
@@ -2421,67 +2701,77 @@ var file_clientvpn_v1_clientvpn_proto_goTypes = []any{
 	(*ListClientVpnEndpointsResponse)(nil),        // 10: clientvpn.v1.ListClientVpnEndpointsResponse
 	(*GetClientVpnEndpointRequest)(nil),           // 11: clientvpn.v1.GetClientVpnEndpointRequest
 	(*GetClientVpnEndpointResponse)(nil),          // 12: clientvpn.v1.GetClientVpnEndpointResponse
-	(*SnapshotInfo)(nil),                          // 13: clientvpn.v1.SnapshotInfo
-	(*ClientVpnEndpoint)(nil),                     // 14: clientvpn.v1.ClientVpnEndpoint
-	(*ClientVpnEndpointStatus)(nil),               // 15: clientvpn.v1.ClientVpnEndpointStatus
-	(*AssociatedTargetNetwork)(nil),               // 16: clientvpn.v1.AssociatedTargetNetwork
-	(*ClientVpnAuthentication)(nil),               // 17: clientvpn.v1.ClientVpnAuthentication
-	(*DirectoryServiceAuthentication)(nil),        // 18: clientvpn.v1.DirectoryServiceAuthentication
-	(*CertificateAuthentication)(nil),             // 19: clientvpn.v1.CertificateAuthentication
-	(*FederatedAuthentication)(nil),               // 20: clientvpn.v1.FederatedAuthentication
-	(*ConnectionLogResponseOptions)(nil),          // 21: clientvpn.v1.ConnectionLogResponseOptions
-	(*Tag)(nil),                                   // 22: clientvpn.v1.Tag
-	(*ClientConnectResponseOptions)(nil),          // 23: clientvpn.v1.ClientConnectResponseOptions
-	(*ClientVpnEndpointAttributeStatus)(nil),      // 24: clientvpn.v1.ClientVpnEndpointAttributeStatus
-	(*ClientLoginBannerResponseOptions)(nil),      // 25: clientvpn.v1.ClientLoginBannerResponseOptions
-	(*ClientRouteEnforcementResponseOptions)(nil), // 26: clientvpn.v1.ClientRouteEnforcementResponseOptions
-	(*TransitGatewayConfiguration)(nil),           // 27: clientvpn.v1.TransitGatewayConfiguration
-	(*DevicePostureResponseOptions)(nil),          // 28: clientvpn.v1.DevicePostureResponseOptions
-	(*ClientVpnTrustProvider)(nil),                // 29: clientvpn.v1.ClientVpnTrustProvider
-	(*timestamppb.Timestamp)(nil),                 // 30: google.protobuf.Timestamp
+	(*WatchClientVpnEndpointsRequest)(nil),        // 13: clientvpn.v1.WatchClientVpnEndpointsRequest
+	(*WatchClientVpnEndpointsResponse)(nil),       // 14: clientvpn.v1.WatchClientVpnEndpointsResponse
+	(*ClientVpnEndpointKey)(nil),                  // 15: clientvpn.v1.ClientVpnEndpointKey
+	(*SnapshotInfo)(nil),                          // 16: clientvpn.v1.SnapshotInfo
+	(*ClientVpnEndpoint)(nil),                     // 17: clientvpn.v1.ClientVpnEndpoint
+	(*ClientVpnEndpointStatus)(nil),               // 18: clientvpn.v1.ClientVpnEndpointStatus
+	(*AssociatedTargetNetwork)(nil),               // 19: clientvpn.v1.AssociatedTargetNetwork
+	(*ClientVpnAuthentication)(nil),               // 20: clientvpn.v1.ClientVpnAuthentication
+	(*DirectoryServiceAuthentication)(nil),        // 21: clientvpn.v1.DirectoryServiceAuthentication
+	(*CertificateAuthentication)(nil),             // 22: clientvpn.v1.CertificateAuthentication
+	(*FederatedAuthentication)(nil),               // 23: clientvpn.v1.FederatedAuthentication
+	(*ConnectionLogResponseOptions)(nil),          // 24: clientvpn.v1.ConnectionLogResponseOptions
+	(*Tag)(nil),                                   // 25: clientvpn.v1.Tag
+	(*ClientConnectResponseOptions)(nil),          // 26: clientvpn.v1.ClientConnectResponseOptions
+	(*ClientVpnEndpointAttributeStatus)(nil),      // 27: clientvpn.v1.ClientVpnEndpointAttributeStatus
+	(*ClientLoginBannerResponseOptions)(nil),      // 28: clientvpn.v1.ClientLoginBannerResponseOptions
+	(*ClientRouteEnforcementResponseOptions)(nil), // 29: clientvpn.v1.ClientRouteEnforcementResponseOptions
+	(*TransitGatewayConfiguration)(nil),           // 30: clientvpn.v1.TransitGatewayConfiguration
+	(*DevicePostureResponseOptions)(nil),          // 31: clientvpn.v1.DevicePostureResponseOptions
+	(*ClientVpnTrustProvider)(nil),                // 32: clientvpn.v1.ClientVpnTrustProvider
+	(*timestamppb.Timestamp)(nil),                 // 33: google.protobuf.Timestamp
 }
 var file_clientvpn_v1_clientvpn_proto_depIdxs = []int32{
 	8,  // 0: clientvpn.v1.ListClientVpnEndpointsRequest.filters:type_name -> clientvpn.v1.Filter
-	14, // 1: clientvpn.v1.ListClientVpnEndpointsResponse.client_vpn_endpoints:type_name -> clientvpn.v1.ClientVpnEndpoint
-	13, // 2: clientvpn.v1.ListClientVpnEndpointsResponse.snapshot:type_name -> clientvpn.v1.SnapshotInfo
-	14, // 3: clientvpn.v1.GetClientVpnEndpointResponse.client_vpn_endpoint:type_name -> clientvpn.v1.ClientVpnEndpoint
-	13, // 4: clientvpn.v1.GetClientVpnEndpointResponse.snapshot:type_name -> clientvpn.v1.SnapshotInfo
-	30, // 5: clientvpn.v1.SnapshotInfo.refreshed_at:type_name -> google.protobuf.Timestamp
-	15, // 6: clientvpn.v1.ClientVpnEndpoint.status:type_name -> clientvpn.v1.ClientVpnEndpointStatus
-	30, // 7: clientvpn.v1.ClientVpnEndpoint.creation_time_parsed:type_name -> google.protobuf.Timestamp
-	30, // 8: clientvpn.v1.ClientVpnEndpoint.deletion_time_parsed:type_name -> google.protobuf.Timestamp
-	1,  // 9: clientvpn.v1.ClientVpnEndpoint.vpn_protocol:type_name -> clientvpn.v1.VpnProtocol
-	2,  // 10: clientvpn.v1.ClientVpnEndpoint.transport_protocol:type_name -> clientvpn.v1.TransportProtocol
-	16, // 11: clientvpn.v1.ClientVpnEndpoint.associated_target_networks:type_name -> clientvpn.v1.AssociatedTargetNetwork
-	17, // 12: clientvpn.v1.ClientVpnEndpoint.authentication_options:type_name -> clientvpn.v1.ClientVpnAuthentication
-	21, // 13: clientvpn.v1.ClientVpnEndpoint.connection_log_options:type_name -> clientvpn.v1.ConnectionLogResponseOptions
-	22, // 14: clientvpn.v1.ClientVpnEndpoint.tags:type_name -> clientvpn.v1.Tag
-	23, // 15: clientvpn.v1.ClientVpnEndpoint.client_connect_options:type_name -> clientvpn.v1.ClientConnectResponseOptions
-	25, // 16: clientvpn.v1.ClientVpnEndpoint.client_login_banner_options:type_name -> clientvpn.v1.ClientLoginBannerResponseOptions
-	26, // 17: clientvpn.v1.ClientVpnEndpoint.client_route_enforcement_options:type_name -> clientvpn.v1.ClientRouteEnforcementResponseOptions
-	3,  // 18: clientvpn.v1.ClientVpnEndpoint.endpoint_ip_address_type:type_name -> clientvpn.v1.IpAddressType
-	3,  // 19: clientvpn.v1.ClientVpnEndpoint.traffic_ip_address_type:type_name -> clientvpn.v1.IpAddressType
-	27, // 20: clientvpn.v1.ClientVpnEndpoint.transit_gateway_configuration:type_name -> clientvpn.v1.TransitGatewayConfiguration
-	28, // 21: clientvpn.v1.ClientVpnEndpoint.device_posture_options:type_name -> clientvpn.v1.DevicePostureResponseOptions
-	0,  // 22: clientvpn.v1.ClientVpnEndpointStatus.code:type_name -> clientvpn.v1.ClientVpnEndpointStatusCode
-	4,  // 23: clientvpn.v1.AssociatedTargetNetwork.network_type:type_name -> clientvpn.v1.AssociatedNetworkType
-	5,  // 24: clientvpn.v1.ClientVpnAuthentication.type:type_name -> clientvpn.v1.ClientVpnAuthenticationType
-	18, // 25: clientvpn.v1.ClientVpnAuthentication.active_directory:type_name -> clientvpn.v1.DirectoryServiceAuthentication
-	19, // 26: clientvpn.v1.ClientVpnAuthentication.mutual_authentication:type_name -> clientvpn.v1.CertificateAuthentication
-	20, // 27: clientvpn.v1.ClientVpnAuthentication.federated_authentication:type_name -> clientvpn.v1.FederatedAuthentication
-	24, // 28: clientvpn.v1.ClientConnectResponseOptions.status:type_name -> clientvpn.v1.ClientVpnEndpointAttributeStatus
-	6,  // 29: clientvpn.v1.ClientVpnEndpointAttributeStatus.code:type_name -> clientvpn.v1.ClientVpnEndpointAttributeStatusCode
-	29, // 30: clientvpn.v1.DevicePostureResponseOptions.trust_providers:type_name -> clientvpn.v1.ClientVpnTrustProvider
-	7,  // 31: clientvpn.v1.ClientVpnTrustProvider.trust_provider_type:type_name -> clientvpn.v1.ClientVpnDeviceTrustProviderType
-	9,  // 32: clientvpn.v1.ClientVpnService.ListClientVpnEndpoints:input_type -> clientvpn.v1.ListClientVpnEndpointsRequest
-	11, // 33: clientvpn.v1.ClientVpnService.GetClientVpnEndpoint:input_type -> clientvpn.v1.GetClientVpnEndpointRequest
-	10, // 34: clientvpn.v1.ClientVpnService.ListClientVpnEndpoints:output_type -> clientvpn.v1.ListClientVpnEndpointsResponse
-	12, // 35: clientvpn.v1.ClientVpnService.GetClientVpnEndpoint:output_type -> clientvpn.v1.GetClientVpnEndpointResponse
-	34, // [34:36] is the sub-list for method output_type
-	32, // [32:34] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	17, // 1: clientvpn.v1.ListClientVpnEndpointsResponse.client_vpn_endpoints:type_name -> clientvpn.v1.ClientVpnEndpoint
+	16, // 2: clientvpn.v1.ListClientVpnEndpointsResponse.snapshot:type_name -> clientvpn.v1.SnapshotInfo
+	17, // 3: clientvpn.v1.GetClientVpnEndpointResponse.client_vpn_endpoint:type_name -> clientvpn.v1.ClientVpnEndpoint
+	16, // 4: clientvpn.v1.GetClientVpnEndpointResponse.snapshot:type_name -> clientvpn.v1.SnapshotInfo
+	8,  // 5: clientvpn.v1.WatchClientVpnEndpointsRequest.filters:type_name -> clientvpn.v1.Filter
+	17, // 6: clientvpn.v1.WatchClientVpnEndpointsResponse.added:type_name -> clientvpn.v1.ClientVpnEndpoint
+	17, // 7: clientvpn.v1.WatchClientVpnEndpointsResponse.modified:type_name -> clientvpn.v1.ClientVpnEndpoint
+	15, // 8: clientvpn.v1.WatchClientVpnEndpointsResponse.removed:type_name -> clientvpn.v1.ClientVpnEndpointKey
+	33, // 9: clientvpn.v1.WatchClientVpnEndpointsResponse.refreshed_at:type_name -> google.protobuf.Timestamp
+	33, // 10: clientvpn.v1.SnapshotInfo.refreshed_at:type_name -> google.protobuf.Timestamp
+	18, // 11: clientvpn.v1.ClientVpnEndpoint.status:type_name -> clientvpn.v1.ClientVpnEndpointStatus
+	33, // 12: clientvpn.v1.ClientVpnEndpoint.creation_time_parsed:type_name -> google.protobuf.Timestamp
+	33, // 13: clientvpn.v1.ClientVpnEndpoint.deletion_time_parsed:type_name -> google.protobuf.Timestamp
+	1,  // 14: clientvpn.v1.ClientVpnEndpoint.vpn_protocol:type_name -> clientvpn.v1.VpnProtocol
+	2,  // 15: clientvpn.v1.ClientVpnEndpoint.transport_protocol:type_name -> clientvpn.v1.TransportProtocol
+	19, // 16: clientvpn.v1.ClientVpnEndpoint.associated_target_networks:type_name -> clientvpn.v1.AssociatedTargetNetwork
+	20, // 17: clientvpn.v1.ClientVpnEndpoint.authentication_options:type_name -> clientvpn.v1.ClientVpnAuthentication
+	24, // 18: clientvpn.v1.ClientVpnEndpoint.connection_log_options:type_name -> clientvpn.v1.ConnectionLogResponseOptions
+	25, // 19: clientvpn.v1.ClientVpnEndpoint.tags:type_name -> clientvpn.v1.Tag
+	26, // 20: clientvpn.v1.ClientVpnEndpoint.client_connect_options:type_name -> clientvpn.v1.ClientConnectResponseOptions
+	28, // 21: clientvpn.v1.ClientVpnEndpoint.client_login_banner_options:type_name -> clientvpn.v1.ClientLoginBannerResponseOptions
+	29, // 22: clientvpn.v1.ClientVpnEndpoint.client_route_enforcement_options:type_name -> clientvpn.v1.ClientRouteEnforcementResponseOptions
+	3,  // 23: clientvpn.v1.ClientVpnEndpoint.endpoint_ip_address_type:type_name -> clientvpn.v1.IpAddressType
+	3,  // 24: clientvpn.v1.ClientVpnEndpoint.traffic_ip_address_type:type_name -> clientvpn.v1.IpAddressType
+	30, // 25: clientvpn.v1.ClientVpnEndpoint.transit_gateway_configuration:type_name -> clientvpn.v1.TransitGatewayConfiguration
+	31, // 26: clientvpn.v1.ClientVpnEndpoint.device_posture_options:type_name -> clientvpn.v1.DevicePostureResponseOptions
+	0,  // 27: clientvpn.v1.ClientVpnEndpointStatus.code:type_name -> clientvpn.v1.ClientVpnEndpointStatusCode
+	4,  // 28: clientvpn.v1.AssociatedTargetNetwork.network_type:type_name -> clientvpn.v1.AssociatedNetworkType
+	5,  // 29: clientvpn.v1.ClientVpnAuthentication.type:type_name -> clientvpn.v1.ClientVpnAuthenticationType
+	21, // 30: clientvpn.v1.ClientVpnAuthentication.active_directory:type_name -> clientvpn.v1.DirectoryServiceAuthentication
+	22, // 31: clientvpn.v1.ClientVpnAuthentication.mutual_authentication:type_name -> clientvpn.v1.CertificateAuthentication
+	23, // 32: clientvpn.v1.ClientVpnAuthentication.federated_authentication:type_name -> clientvpn.v1.FederatedAuthentication
+	27, // 33: clientvpn.v1.ClientConnectResponseOptions.status:type_name -> clientvpn.v1.ClientVpnEndpointAttributeStatus
+	6,  // 34: clientvpn.v1.ClientVpnEndpointAttributeStatus.code:type_name -> clientvpn.v1.ClientVpnEndpointAttributeStatusCode
+	32, // 35: clientvpn.v1.DevicePostureResponseOptions.trust_providers:type_name -> clientvpn.v1.ClientVpnTrustProvider
+	7,  // 36: clientvpn.v1.ClientVpnTrustProvider.trust_provider_type:type_name -> clientvpn.v1.ClientVpnDeviceTrustProviderType
+	9,  // 37: clientvpn.v1.ClientVpnService.ListClientVpnEndpoints:input_type -> clientvpn.v1.ListClientVpnEndpointsRequest
+	11, // 38: clientvpn.v1.ClientVpnService.GetClientVpnEndpoint:input_type -> clientvpn.v1.GetClientVpnEndpointRequest
+	13, // 39: clientvpn.v1.ClientVpnService.WatchClientVpnEndpoints:input_type -> clientvpn.v1.WatchClientVpnEndpointsRequest
+	10, // 40: clientvpn.v1.ClientVpnService.ListClientVpnEndpoints:output_type -> clientvpn.v1.ListClientVpnEndpointsResponse
+	12, // 41: clientvpn.v1.ClientVpnService.GetClientVpnEndpoint:output_type -> clientvpn.v1.GetClientVpnEndpointResponse
+	14, // 42: clientvpn.v1.ClientVpnService.WatchClientVpnEndpoints:output_type -> clientvpn.v1.WatchClientVpnEndpointsResponse
+	40, // [40:43] is the sub-list for method output_type
+	37, // [37:40] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_clientvpn_v1_clientvpn_proto_init() }
@@ -2489,9 +2779,7 @@ func file_clientvpn_v1_clientvpn_proto_init() {
 	if File_clientvpn_v1_clientvpn_proto != nil {
 		return
 	}
-	file_clientvpn_v1_clientvpn_proto_msgTypes[6].OneofWrappers = []any{}
-	file_clientvpn_v1_clientvpn_proto_msgTypes[7].OneofWrappers = []any{}
-	file_clientvpn_v1_clientvpn_proto_msgTypes[8].OneofWrappers = []any{}
+	file_clientvpn_v1_clientvpn_proto_msgTypes[5].OneofWrappers = []any{}
 	file_clientvpn_v1_clientvpn_proto_msgTypes[9].OneofWrappers = []any{}
 	file_clientvpn_v1_clientvpn_proto_msgTypes[10].OneofWrappers = []any{}
 	file_clientvpn_v1_clientvpn_proto_msgTypes[11].OneofWrappers = []any{}
@@ -2503,14 +2791,17 @@ func file_clientvpn_v1_clientvpn_proto_init() {
 	file_clientvpn_v1_clientvpn_proto_msgTypes[17].OneofWrappers = []any{}
 	file_clientvpn_v1_clientvpn_proto_msgTypes[18].OneofWrappers = []any{}
 	file_clientvpn_v1_clientvpn_proto_msgTypes[19].OneofWrappers = []any{}
+	file_clientvpn_v1_clientvpn_proto_msgTypes[20].OneofWrappers = []any{}
 	file_clientvpn_v1_clientvpn_proto_msgTypes[21].OneofWrappers = []any{}
+	file_clientvpn_v1_clientvpn_proto_msgTypes[22].OneofWrappers = []any{}
+	file_clientvpn_v1_clientvpn_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_clientvpn_v1_clientvpn_proto_rawDesc), len(file_clientvpn_v1_clientvpn_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -65,6 +65,9 @@ const (
 	// ClientVpnServiceGetClientVpnEndpointProcedure is the fully-qualified name of the
 	// ClientVpnService's GetClientVpnEndpoint RPC.
 	ClientVpnServiceGetClientVpnEndpointProcedure = "/clientvpn.v1.ClientVpnService/GetClientVpnEndpoint"
+	// ClientVpnServiceWatchClientVpnEndpointsProcedure is the fully-qualified name of the
+	// ClientVpnService's WatchClientVpnEndpoints RPC.
+	ClientVpnServiceWatchClientVpnEndpointsProcedure = "/clientvpn.v1.ClientVpnService/WatchClientVpnEndpoints"
 )
 
 // ClientVpnServiceClient is a client for the clientvpn.v1.ClientVpnService service.
@@ -84,6 +87,32 @@ type ClientVpnServiceClient interface {
 	// (or, with region/account_id set, not cached there); UNAVAILABLE before the
 	// first refresh completes.
 	GetClientVpnEndpoint(context.Context, *v1.GetClientVpnEndpointRequest) (*v1.GetClientVpnEndpointResponse, error)
+	// WatchClientVpnEndpoints streams the endpoints matching the request's ids
+	// and filters, then their changes, version by version (list-then-watch).
+	//
+	// Without resume_from_version the stream starts with the current matching
+	// set: messages with `initial` set and the endpoints in `added` (at most
+	// 1,000 per message), then one message with `initial_complete` set and the
+	// snapshot version the set was read from. Then, for each published snapshot
+	// that changes the matching set, one message with the new version and the
+	// added, modified and removed endpoints. An endpoint that starts matching a
+	// filter is added; one that stops matching is removed. Heartbeats (with
+	// `heartbeat` set) carry the current version when nothing changes.
+	//
+	// A client that reconnects sends the last version it saw as
+	// resume_from_version: the stream replays every change since, then goes
+	// on. When that version is no longer in the change log (too old, or from
+	// another data set), or when the client falls too far behind while
+	// connected, the stream sends a fresh initial state with `reset` set on its
+	// messages: the client replaces what it holds. Changes are never skipped
+	// and never sent twice.
+	//
+	// Errors: as ListClientVpnEndpoints for the ids and filters (NOT_FOUND is
+	// checked against the initial state only); RESOURCE_EXHAUSTED when the
+	// server or the client's address has too many streams open; UNAVAILABLE
+	// before the first refresh completes. A server shutting down ends the
+	// stream normally: reconnect with resume_from_version.
+	WatchClientVpnEndpoints(context.Context, *v1.WatchClientVpnEndpointsRequest) (*connect.ServerStreamForClient[v1.WatchClientVpnEndpointsResponse], error)
 }
 
 // NewClientVpnServiceClient constructs a client for the clientvpn.v1.ClientVpnService service. By
@@ -111,13 +140,21 @@ func NewClientVpnServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		watchClientVpnEndpoints: connect.NewClient[v1.WatchClientVpnEndpointsRequest, v1.WatchClientVpnEndpointsResponse](
+			httpClient,
+			baseURL+ClientVpnServiceWatchClientVpnEndpointsProcedure,
+			connect.WithSchema(clientVpnServiceMethods.ByName("WatchClientVpnEndpoints")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // clientVpnServiceClient implements ClientVpnServiceClient.
 type clientVpnServiceClient struct {
-	listClientVpnEndpoints *connect.Client[v1.ListClientVpnEndpointsRequest, v1.ListClientVpnEndpointsResponse]
-	getClientVpnEndpoint   *connect.Client[v1.GetClientVpnEndpointRequest, v1.GetClientVpnEndpointResponse]
+	listClientVpnEndpoints  *connect.Client[v1.ListClientVpnEndpointsRequest, v1.ListClientVpnEndpointsResponse]
+	getClientVpnEndpoint    *connect.Client[v1.GetClientVpnEndpointRequest, v1.GetClientVpnEndpointResponse]
+	watchClientVpnEndpoints *connect.Client[v1.WatchClientVpnEndpointsRequest, v1.WatchClientVpnEndpointsResponse]
 }
 
 // ListClientVpnEndpoints calls clientvpn.v1.ClientVpnService.ListClientVpnEndpoints.
@@ -138,6 +175,11 @@ func (c *clientVpnServiceClient) GetClientVpnEndpoint(ctx context.Context, req *
 	return nil, err
 }
 
+// WatchClientVpnEndpoints calls clientvpn.v1.ClientVpnService.WatchClientVpnEndpoints.
+func (c *clientVpnServiceClient) WatchClientVpnEndpoints(ctx context.Context, req *v1.WatchClientVpnEndpointsRequest) (*connect.ServerStreamForClient[v1.WatchClientVpnEndpointsResponse], error) {
+	return c.watchClientVpnEndpoints.CallServerStream(ctx, connect.NewRequest(req))
+}
+
 // ClientVpnServiceHandler is an implementation of the clientvpn.v1.ClientVpnService service.
 type ClientVpnServiceHandler interface {
 	// ListClientVpnEndpoints lists endpoints, with EC2 DescribeClientVpnEndpoints
@@ -155,6 +197,32 @@ type ClientVpnServiceHandler interface {
 	// (or, with region/account_id set, not cached there); UNAVAILABLE before the
 	// first refresh completes.
 	GetClientVpnEndpoint(context.Context, *v1.GetClientVpnEndpointRequest) (*v1.GetClientVpnEndpointResponse, error)
+	// WatchClientVpnEndpoints streams the endpoints matching the request's ids
+	// and filters, then their changes, version by version (list-then-watch).
+	//
+	// Without resume_from_version the stream starts with the current matching
+	// set: messages with `initial` set and the endpoints in `added` (at most
+	// 1,000 per message), then one message with `initial_complete` set and the
+	// snapshot version the set was read from. Then, for each published snapshot
+	// that changes the matching set, one message with the new version and the
+	// added, modified and removed endpoints. An endpoint that starts matching a
+	// filter is added; one that stops matching is removed. Heartbeats (with
+	// `heartbeat` set) carry the current version when nothing changes.
+	//
+	// A client that reconnects sends the last version it saw as
+	// resume_from_version: the stream replays every change since, then goes
+	// on. When that version is no longer in the change log (too old, or from
+	// another data set), or when the client falls too far behind while
+	// connected, the stream sends a fresh initial state with `reset` set on its
+	// messages: the client replaces what it holds. Changes are never skipped
+	// and never sent twice.
+	//
+	// Errors: as ListClientVpnEndpoints for the ids and filters (NOT_FOUND is
+	// checked against the initial state only); RESOURCE_EXHAUSTED when the
+	// server or the client's address has too many streams open; UNAVAILABLE
+	// before the first refresh completes. A server shutting down ends the
+	// stream normally: reconnect with resume_from_version.
+	WatchClientVpnEndpoints(context.Context, *v1.WatchClientVpnEndpointsRequest, *connect.ServerStream[v1.WatchClientVpnEndpointsResponse]) error
 }
 
 // NewClientVpnServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -178,12 +246,21 @@ func NewClientVpnServiceHandler(svc ClientVpnServiceHandler, opts ...connect.Han
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	clientVpnServiceWatchClientVpnEndpointsHandler := connect.NewServerStreamHandlerSimple(
+		ClientVpnServiceWatchClientVpnEndpointsProcedure,
+		svc.WatchClientVpnEndpoints,
+		connect.WithSchema(clientVpnServiceMethods.ByName("WatchClientVpnEndpoints")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/clientvpn.v1.ClientVpnService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClientVpnServiceListClientVpnEndpointsProcedure:
 			clientVpnServiceListClientVpnEndpointsHandler.ServeHTTP(w, r)
 		case ClientVpnServiceGetClientVpnEndpointProcedure:
 			clientVpnServiceGetClientVpnEndpointHandler.ServeHTTP(w, r)
+		case ClientVpnServiceWatchClientVpnEndpointsProcedure:
+			clientVpnServiceWatchClientVpnEndpointsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -199,4 +276,8 @@ func (UnimplementedClientVpnServiceHandler) ListClientVpnEndpoints(context.Conte
 
 func (UnimplementedClientVpnServiceHandler) GetClientVpnEndpoint(context.Context, *v1.GetClientVpnEndpointRequest) (*v1.GetClientVpnEndpointResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("clientvpn.v1.ClientVpnService.GetClientVpnEndpoint is not implemented"))
+}
+
+func (UnimplementedClientVpnServiceHandler) WatchClientVpnEndpoints(context.Context, *v1.WatchClientVpnEndpointsRequest, *connect.ServerStream[v1.WatchClientVpnEndpointsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("clientvpn.v1.ClientVpnService.WatchClientVpnEndpoints is not implemented"))
 }

@@ -38,7 +38,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file clientvpn/v1/clientvpn.proto.
  */
 export const file_clientvpn_v1_clientvpn: GenFile = /*@__PURE__*/
-  fileDesc("ChxjbGllbnR2cG4vdjEvY2xpZW50dnBuLnByb3RvEgxjbGllbnR2cG4udjEiJgoGRmlsdGVyEgwKBG5hbWUYASABKAkSDgoGdmFsdWVzGAIgAygJIqEBCh1MaXN0Q2xpZW50VnBuRW5kcG9pbnRzUmVxdWVzdBIfChdjbGllbnRfdnBuX2VuZHBvaW50X2lkcxgBIAMoCRIlCgdmaWx0ZXJzGAIgAygLMhQuY2xpZW50dnBuLnYxLkZpbHRlchITCgttYXhfcmVzdWx0cxgDIAEoBRISCgpuZXh0X3Rva2VuGAQgASgJEg8KB2RyeV9ydW4YBSABKAgioQEKHkxpc3RDbGllbnRWcG5FbmRwb2ludHNSZXNwb25zZRI9ChRjbGllbnRfdnBuX2VuZHBvaW50cxgBIAMoCzIfLmNsaWVudHZwbi52MS5DbGllbnRWcG5FbmRwb2ludBISCgpuZXh0X3Rva2VuGAIgASgJEiwKCHNuYXBzaG90GAMgASgLMhouY2xpZW50dnBuLnYxLlNuYXBzaG90SW5mbyJhChtHZXRDbGllbnRWcG5FbmRwb2ludFJlcXVlc3QSHgoWY2xpZW50X3Zwbl9lbmRwb2ludF9pZBgBIAEoCRIOCgZyZWdpb24YAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCSKKAQocR2V0Q2xpZW50VnBuRW5kcG9pbnRSZXNwb25zZRI8ChNjbGllbnRfdnBuX2VuZHBvaW50GAEgASgLMh8uY2xpZW50dnBuLnYxLkNsaWVudFZwbkVuZHBvaW50EiwKCHNuYXBzaG90GAIgASgLMhouY2xpZW50dnBuLnYxLlNuYXBzaG90SW5mbyJgCgxTbmFwc2hvdEluZm8SDwoHdmVyc2lvbhgBIAEoBBIwCgxyZWZyZXNoZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXN0YWxlGAMgASgIIosRChFDbGllbnRWcG5FbmRwb2ludBIjChZjbGllbnRfdnBuX2VuZHBvaW50X2lkGAEgASgJSACIAQESGAoLZGVzY3JpcHRpb24YAiABKAlIAYgBARI1CgZzdGF0dXMYAyABKAsyJS5jbGllbnR2cG4udjEuQ2xpZW50VnBuRW5kcG9pbnRTdGF0dXMSGgoNY3JlYXRpb25fdGltZRgEIAEoCUgCiAEBEjgKFGNyZWF0aW9uX3RpbWVfcGFyc2VkGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaCg1kZWxldGlvbl90aW1lGAYgASgJSAOIAQESOAoUZGVsZXRpb25fdGltZV9wYXJzZWQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKCGRuc19uYW1lGAggASgJSASIAQESHgoRY2xpZW50X2NpZHJfYmxvY2sYCSABKAlIBYgBARITCgtkbnNfc2VydmVycxgKIAMoCRIZCgxzcGxpdF90dW5uZWwYCyABKAhIBogBARIvCgx2cG5fcHJvdG9jb2wYDCABKA4yGS5jbGllbnR2cG4udjEuVnBuUHJvdG9jb2wSJgoZdnBuX3Byb3RvY29sX3VucmVjb2duaXplZBgNIAEoCUgHiAEBEjsKEnRyYW5zcG9ydF9wcm90b2NvbBgOIAEoDjIfLmNsaWVudHZwbi52MS5UcmFuc3BvcnRQcm90b2NvbBIsCh90cmFuc3BvcnRfcHJvdG9jb2xfdW5yZWNvZ25pemVkGA8gASgJSAiIAQESFQoIdnBuX3BvcnQYECABKAVICYgBARJJChphc3NvY2lhdGVkX3RhcmdldF9uZXR3b3JrcxgRIAMoCzIlLmNsaWVudHZwbi52MS5Bc3NvY2lhdGVkVGFyZ2V0TmV0d29yaxIjChZzZXJ2ZXJfY2VydGlmaWNhdGVfYXJuGBIgASgJSAqIAQESRQoWYXV0aGVudGljYXRpb25fb3B0aW9ucxgTIAMoCzIlLmNsaWVudHZwbi52MS5DbGllbnRWcG5BdXRoZW50aWNhdGlvbhJKChZjb25uZWN0aW9uX2xvZ19vcHRpb25zGBQgASgLMiouY2xpZW50dnBuLnYxLkNvbm5lY3Rpb25Mb2dSZXNwb25zZU9wdGlvbnMSHwoEdGFncxgVIAMoCzIRLmNsaWVudHZwbi52MS5UYWcSGgoSc2VjdXJpdHlfZ3JvdXBfaWRzGBYgAygJEhMKBnZwY19pZBgXIAEoCUgLiAEBEiQKF3NlbGZfc2VydmljZV9wb3J0YWxfdXJsGBggASgJSAyIAQESSgoWY2xpZW50X2Nvbm5lY3Rfb3B0aW9ucxgZIAEoCzIqLmNsaWVudHZwbi52MS5DbGllbnRDb25uZWN0UmVzcG9uc2VPcHRpb25zEiIKFXNlc3Npb25fdGltZW91dF9ob3VycxgaIAEoBUgNiAEBElMKG2NsaWVudF9sb2dpbl9iYW5uZXJfb3B0aW9ucxgbIAEoCzIuLmNsaWVudHZwbi52MS5DbGllbnRMb2dpbkJhbm5lclJlc3BvbnNlT3B0aW9ucxJdCiBjbGllbnRfcm91dGVfZW5mb3JjZW1lbnRfb3B0aW9ucxgcIAEoCzIzLmNsaWVudHZwbi52MS5DbGllbnRSb3V0ZUVuZm9yY2VtZW50UmVzcG9uc2VPcHRpb25zEioKHWRpc2Nvbm5lY3Rfb25fc2Vzc2lvbl90aW1lb3V0GB0gASgISA6IAQESPQoYZW5kcG9pbnRfaXBfYWRkcmVzc190eXBlGB4gASgOMhsuY2xpZW50dnBuLnYxLklwQWRkcmVzc1R5cGUSMgolZW5kcG9pbnRfaXBfYWRkcmVzc190eXBlX3VucmVjb2duaXplZBgfIAEoCUgPiAEBEjwKF3RyYWZmaWNfaXBfYWRkcmVzc190eXBlGCAgASgOMhsuY2xpZW50dnBuLnYxLklwQWRkcmVzc1R5cGUSMQokdHJhZmZpY19pcF9hZGRyZXNzX3R5cGVfdW5yZWNvZ25pemVkGCEgASgJSBCIAQESUAoddHJhbnNpdF9nYXRld2F5X2NvbmZpZ3VyYXRpb24YIiABKAsyKS5jbGllbnR2cG4udjEuVHJhbnNpdEdhdGV3YXlDb25maWd1cmF0aW9uEkoKFmRldmljZV9wb3N0dXJlX29wdGlvbnMYIyABKAsyKi5jbGllbnR2cG4udjEuRGV2aWNlUG9zdHVyZVJlc3BvbnNlT3B0aW9ucxIOCgZyZWdpb24YZCABKAkSEgoKYWNjb3VudF9pZBhlIAEoCUIZChdfY2xpZW50X3Zwbl9lbmRwb2ludF9pZEIOCgxfZGVzY3JpcHRpb25CEAoOX2NyZWF0aW9uX3RpbWVCEAoOX2RlbGV0aW9uX3RpbWVCCwoJX2Ruc19uYW1lQhQKEl9jbGllbnRfY2lkcl9ibG9ja0IPCg1fc3BsaXRfdHVubmVsQhwKGl92cG5fcHJvdG9jb2xfdW5yZWNvZ25pemVkQiIKIF90cmFuc3BvcnRfcHJvdG9jb2xfdW5yZWNvZ25pemVkQgsKCV92cG5fcG9ydEIZChdfc2VydmVyX2NlcnRpZmljYXRlX2FybkIJCgdfdnBjX2lkQhoKGF9zZWxmX3NlcnZpY2VfcG9ydGFsX3VybEIYChZfc2Vzc2lvbl90aW1lb3V0X2hvdXJzQiAKHl9kaXNjb25uZWN0X29uX3Nlc3Npb25fdGltZW91dEIoCiZfZW5kcG9pbnRfaXBfYWRkcmVzc190eXBlX3VucmVjb2duaXplZEInCiVfdHJhZmZpY19pcF9hZGRyZXNzX3R5cGVfdW5yZWNvZ25pemVkIqoBChdDbGllbnRWcG5FbmRwb2ludFN0YXR1cxI3CgRjb2RlGAEgASgOMikuY2xpZW50dnBuLnYxLkNsaWVudFZwbkVuZHBvaW50U3RhdHVzQ29kZRIeChFjb2RlX3VucmVjb2duaXplZBgCIAEoCUgAiAEBEhQKB21lc3NhZ2UYAyABKAlIAYgBAUIUChJfY29kZV91bnJlY29nbml6ZWRCCgoIX21lc3NhZ2UiwgEKF0Fzc29jaWF0ZWRUYXJnZXROZXR3b3JrEhcKCm5ldHdvcmtfaWQYASABKAlIAIgBARI5CgxuZXR3b3JrX3R5cGUYAiABKA4yIy5jbGllbnR2cG4udjEuQXNzb2NpYXRlZE5ldHdvcmtUeXBlEiYKGW5ldHdvcmtfdHlwZV91bnJlY29nbml6ZWQYAyABKAlIAYgBAUINCgtfbmV0d29ya19pZEIcChpfbmV0d29ya190eXBlX3VucmVjb2duaXplZCLhAgoXQ2xpZW50VnBuQXV0aGVudGljYXRpb24SNwoEdHlwZRgBIAEoDjIpLmNsaWVudHZwbi52MS5DbGllbnRWcG5BdXRoZW50aWNhdGlvblR5cGUSHgoRdHlwZV91bnJlY29nbml6ZWQYAiABKAlIAIgBARJGChBhY3RpdmVfZGlyZWN0b3J5GAMgASgLMiwuY2xpZW50dnBuLnYxLkRpcmVjdG9yeVNlcnZpY2VBdXRoZW50aWNhdGlvbhJGChVtdXR1YWxfYXV0aGVudGljYXRpb24YBCABKAsyJy5jbGllbnR2cG4udjEuQ2VydGlmaWNhdGVBdXRoZW50aWNhdGlvbhJHChhmZWRlcmF0ZWRfYXV0aGVudGljYXRpb24YBSABKAsyJS5jbGllbnR2cG4udjEuRmVkZXJhdGVkQXV0aGVudGljYXRpb25CFAoSX3R5cGVfdW5yZWNvZ25pemVkIkwKHkRpcmVjdG9yeVNlcnZpY2VBdXRoZW50aWNhdGlvbhIZCgxkaXJlY3RvcnlfaWQYASABKAlIAIgBAUIPCg1fZGlyZWN0b3J5X2lkImkKGUNlcnRpZmljYXRlQXV0aGVudGljYXRpb24SKgodY2xpZW50X3Jvb3RfY2VydGlmaWNhdGVfY2hhaW4YASABKAlIAIgBAUIgCh5fY2xpZW50X3Jvb3RfY2VydGlmaWNhdGVfY2hhaW4inwEKF0ZlZGVyYXRlZEF1dGhlbnRpY2F0aW9uEh4KEXNhbWxfcHJvdmlkZXJfYXJuGAEgASgJSACIAQESKwoec2VsZl9zZXJ2aWNlX3NhbWxfcHJvdmlkZXJfYXJuGAIgASgJSAGIAQFCFAoSX3NhbWxfcHJvdmlkZXJfYXJuQiEKH19zZWxmX3NlcnZpY2Vfc2FtbF9wcm92aWRlcl9hcm4ilgIKHENvbm5lY3Rpb25Mb2dSZXNwb25zZU9wdGlvbnMSFAoHZW5hYmxlZBgBIAEoCEgAiAEBEiEKFGNsb3Vkd2F0Y2hfbG9nX2dyb3VwGAIgASgJSAGIAQESIgoVY2xvdWR3YXRjaF9sb2dfc3RyZWFtGAMgASgJSAKIAQESMQokaW5jbHVkZV9hdXRob3JpemF0aW9uX3BvbGljeV9jb250ZXh0GAQgASgISAOIAQFCCgoIX2VuYWJsZWRCFwoVX2Nsb3Vkd2F0Y2hfbG9nX2dyb3VwQhgKFl9jbG91ZHdhdGNoX2xvZ19zdHJlYW1CJwolX2luY2x1ZGVfYXV0aG9yaXphdGlvbl9wb2xpY3lfY29udGV4dCI9CgNUYWcSEAoDa2V5GAEgASgJSACIAQESEgoFdmFsdWUYAiABKAlIAYgBAUIGCgRfa2V5QggKBl92YWx1ZSK6AQocQ2xpZW50Q29ubmVjdFJlc3BvbnNlT3B0aW9ucxIUCgdlbmFibGVkGAEgASgISACIAQESIAoTbGFtYmRhX2Z1bmN0aW9uX2FybhgCIAEoCUgBiAEBEj4KBnN0YXR1cxgDIAEoCzIuLmNsaWVudHZwbi52MS5DbGllbnRWcG5FbmRwb2ludEF0dHJpYnV0ZVN0YXR1c0IKCghfZW5hYmxlZEIWChRfbGFtYmRhX2Z1bmN0aW9uX2FybiK8AQogQ2xpZW50VnBuRW5kcG9pbnRBdHRyaWJ1dGVTdGF0dXMSQAoEY29kZRgBIAEoDjIyLmNsaWVudHZwbi52MS5DbGllbnRWcG5FbmRwb2ludEF0dHJpYnV0ZVN0YXR1c0NvZGUSHgoRY29kZV91bnJlY29nbml6ZWQYAiABKAlIAIgBARIUCgdtZXNzYWdlGAMgASgJSAGIAQFCFAoSX2NvZGVfdW5yZWNvZ25pemVkQgoKCF9tZXNzYWdlIm4KIENsaWVudExvZ2luQmFubmVyUmVzcG9uc2VPcHRpb25zEhQKB2VuYWJsZWQYASABKAhIAIgBARIYCgtiYW5uZXJfdGV4dBgCIAEoCUgBiAEBQgoKCF9lbmFibGVkQg4KDF9iYW5uZXJfdGV4dCJLCiVDbGllbnRSb3V0ZUVuZm9yY2VtZW50UmVzcG9uc2VPcHRpb25zEhUKCGVuZm9yY2VkGAEgASgISACIAQFCCwoJX2VuZm9yY2VkIt4BChtUcmFuc2l0R2F0ZXdheUNvbmZpZ3VyYXRpb24SHwoSdHJhbnNpdF9nYXRld2F5X2lkGAEgASgJSACIAQESKgoddHJhbnNpdF9nYXRld2F5X2F0dGFjaG1lbnRfaWQYAiABKAlIAYgBARIaChJhdmFpbGFiaWxpdHlfem9uZXMYAyADKAkSHQoVYXZhaWxhYmlsaXR5X3pvbmVfaWRzGAQgAygJQhUKE190cmFuc2l0X2dhdGV3YXlfaWRCIAoeX3RyYW5zaXRfZ2F0ZXdheV9hdHRhY2htZW50X2lkIl0KHERldmljZVBvc3R1cmVSZXNwb25zZU9wdGlvbnMSPQoPdHJ1c3RfcHJvdmlkZXJzGAEgAygLMiQuY2xpZW50dnBuLnYxLkNsaWVudFZwblRydXN0UHJvdmlkZXIinwIKFkNsaWVudFZwblRydXN0UHJvdmlkZXISSwoTdHJ1c3RfcHJvdmlkZXJfdHlwZRgBIAEoDjIuLmNsaWVudHZwbi52MS5DbGllbnRWcG5EZXZpY2VUcnVzdFByb3ZpZGVyVHlwZRItCiB0cnVzdF9wcm92aWRlcl90eXBlX3VucmVjb2duaXplZBgCIAEoCUgAiAEBEhYKCXRlbmFudF9pZBgDIAEoCUgBiAEBEiMKFnB1YmxpY19zaWduaW5nX2tleV91cmwYBCABKAlIAogBAUIjCiFfdHJ1c3RfcHJvdmlkZXJfdHlwZV91bnJlY29nbml6ZWRCDAoKX3RlbmFudF9pZEIZChdfcHVibGljX3NpZ25pbmdfa2V5X3VybCq8AgobQ2xpZW50VnBuRW5kcG9pbnRTdGF0dXNDb2RlEi8KK0NMSUVOVF9WUE5fRU5EUE9JTlRfU1RBVFVTX0NPREVfVU5TUEVDSUZJRUQQABI1CjFDTElFTlRfVlBOX0VORFBPSU5UX1NUQVRVU19DT0RFX1BFTkRJTkdfQVNTT0NJQVRFEAESLQopQ0xJRU5UX1ZQTl9FTkRQT0lOVF9TVEFUVVNfQ09ERV9BVkFJTEFCTEUQAhIsCihDTElFTlRfVlBOX0VORFBPSU5UX1NUQVRVU19DT0RFX0RFTEVUSU5HEAMSKwonQ0xJRU5UX1ZQTl9FTkRQT0lOVF9TVEFUVVNfQ09ERV9ERUxFVEVEEAQSKwonQ0xJRU5UX1ZQTl9FTkRQT0lOVF9TVEFUVVNfQ09ERV9QRU5ESU5HEAUqRQoLVnBuUHJvdG9jb2wSHAoYVlBOX1BST1RPQ09MX1VOU1BFQ0lGSUVEEAASGAoUVlBOX1BST1RPQ09MX09QRU5WUE4QASpvChFUcmFuc3BvcnRQcm90b2NvbBIiCh5UUkFOU1BPUlRfUFJPVE9DT0xfVU5TUEVDSUZJRUQQABIaChZUUkFOU1BPUlRfUFJPVE9DT0xfVENQEAESGgoWVFJBTlNQT1JUX1BST1RPQ09MX1VEUBACKoQBCg1JcEFkZHJlc3NUeXBlEh8KG0lQX0FERFJFU1NfVFlQRV9VTlNQRUNJRklFRBAAEhgKFElQX0FERFJFU1NfVFlQRV9JUFY0EAESGAoUSVBfQUREUkVTU19UWVBFX0lQVjYQAhIeChpJUF9BRERSRVNTX1RZUEVfRFVBTF9TVEFDSxADKmEKFUFzc29jaWF0ZWROZXR3b3JrVHlwZRInCiNBU1NPQ0lBVEVEX05FVFdPUktfVFlQRV9VTlNQRUNJRklFRBAAEh8KG0FTU09DSUFURURfTkVUV09SS19UWVBFX1ZQQxABKo4CChtDbGllbnRWcG5BdXRoZW50aWNhdGlvblR5cGUSLgoqQ0xJRU5UX1ZQTl9BVVRIRU5USUNBVElPTl9UWVBFX1VOU1BFQ0lGSUVEEAASPQo5Q0xJRU5UX1ZQTl9BVVRIRU5USUNBVElPTl9UWVBFX0NFUlRJRklDQVRFX0FVVEhFTlRJQ0FUSU9OEAESQwo/Q0xJRU5UX1ZQTl9BVVRIRU5USUNBVElPTl9UWVBFX0RJUkVDVE9SWV9TRVJWSUNFX0FVVEhFTlRJQ0FUSU9OEAISOwo3Q0xJRU5UX1ZQTl9BVVRIRU5USUNBVElPTl9UWVBFX0ZFREVSQVRFRF9BVVRIRU5USUNBVElPThADKtABCiRDbGllbnRWcG5FbmRwb2ludEF0dHJpYnV0ZVN0YXR1c0NvZGUSOQo1Q0xJRU5UX1ZQTl9FTkRQT0lOVF9BVFRSSUJVVEVfU1RBVFVTX0NPREVfVU5TUEVDSUZJRUQQABI2CjJDTElFTlRfVlBOX0VORFBPSU5UX0FUVFJJQlVURV9TVEFUVVNfQ09ERV9BUFBMWUlORxABEjUKMUNMSUVOVF9WUE5fRU5EUE9JTlRfQVRUUklCVVRFX1NUQVRVU19DT0RFX0FQUExJRUQQAir1AQogQ2xpZW50VnBuRGV2aWNlVHJ1c3RQcm92aWRlclR5cGUSNQoxQ0xJRU5UX1ZQTl9ERVZJQ0VfVFJVU1RfUFJPVklERVJfVFlQRV9VTlNQRUNJRklFRBAAEjUKMUNMSUVOVF9WUE5fREVWSUNFX1RSVVNUX1BST1ZJREVSX1RZUEVfQ1JPV0RTVFJJS0UQARIuCipDTElFTlRfVlBOX0RFVklDRV9UUlVTVF9QUk9WSURFUl9UWVBFX0pBTUYQAhIzCi9DTElFTlRfVlBOX0RFVklDRV9UUlVTVF9QUk9WSURFUl9UWVBFX0pVTVBDTE9VRBADMoACChBDbGllbnRWcG5TZXJ2aWNlEngKFkxpc3RDbGllbnRWcG5FbmRwb2ludHMSKy5jbGllbnR2cG4udjEuTGlzdENsaWVudFZwbkVuZHBvaW50c1JlcXVlc3QaLC5jbGllbnR2cG4udjEuTGlzdENsaWVudFZwbkVuZHBvaW50c1Jlc3BvbnNlIgOQAgEScgoUR2V0Q2xpZW50VnBuRW5kcG9pbnQSKS5jbGllbnR2cG4udjEuR2V0Q2xpZW50VnBuRW5kcG9pbnRSZXF1ZXN0GiouY2xpZW50dnBuLnYxLkdldENsaWVudFZwbkVuZHBvaW50UmVzcG9uc2UiA5ACAUI9WjtnaXRodWIuY29tL3ZwbmZhY2FkZS92cG5mYWNhZGUvZ2VuL2NsaWVudHZwbi92MTtjbGllbnR2cG52MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChxjbGllbnR2cG4vdjEvY2xpZW50dnBuLnByb3RvEgxjbGllbnR2cG4udjEiJgoGRmlsdGVyEgwKBG5hbWUYASABKAkSDgoGdmFsdWVzGAIgAygJIqEBCh1MaXN0Q2xpZW50VnBuRW5kcG9pbnRzUmVxdWVzdBIfChdjbGllbnRfdnBuX2VuZHBvaW50X2lkcxgBIAMoCRIlCgdmaWx0ZXJzGAIgAygLMhQuY2xpZW50dnBuLnYxLkZpbHRlchITCgttYXhfcmVzdWx0cxgDIAEoBRISCgpuZXh0X3Rva2VuGAQgASgJEg8KB2RyeV9ydW4YBSABKAgioQEKHkxpc3RDbGllbnRWcG5FbmRwb2ludHNSZXNwb25zZRI9ChRjbGllbnRfdnBuX2VuZHBvaW50cxgBIAMoCzIfLmNsaWVudHZwbi52MS5DbGllbnRWcG5FbmRwb2ludBISCgpuZXh0X3Rva2VuGAIgASgJEiwKCHNuYXBzaG90GAMgASgLMhouY2xpZW50dnBuLnYxLlNuYXBzaG90SW5mbyJhChtHZXRDbGllbnRWcG5FbmRwb2ludFJlcXVlc3QSHgoWY2xpZW50X3Zwbl9lbmRwb2ludF9pZBgBIAEoCRIOCgZyZWdpb24YAiABKAkSEgoKYWNjb3VudF9pZBgDIAEoCSKKAQocR2V0Q2xpZW50VnBuRW5kcG9pbnRSZXNwb25zZRI8ChNjbGllbnRfdnBuX2VuZHBvaW50GAEgASgLMh8uY2xpZW50dnBuLnYxLkNsaWVudFZwbkVuZHBvaW50EiwKCHNuYXBzaG90GAIgASgLMhouY2xpZW50dnBuLnYxLlNuYXBzaG90SW5mbyKiAQoeV2F0Y2hDbGllbnRWcG5FbmRwb2ludHNSZXF1ZXN0Eh8KF2NsaWVudF92cG5fZW5kcG9pbnRfaWRzGAEgAygJEiUKB2ZpbHRlcnMYAiADKAsyFC5jbGllbnR2cG4udjEuRmlsdGVyEiAKE3Jlc3VtZV9mcm9tX3ZlcnNpb24YAyABKARIAIgBAUIWChRfcmVzdW1lX2Zyb21fdmVyc2lvbiLJAgofV2F0Y2hDbGllbnRWcG5FbmRwb2ludHNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgEEi4KBWFkZGVkGAIgAygLMh8uY2xpZW50dnBuLnYxLkNsaWVudFZwbkVuZHBvaW50EjEKCG1vZGlmaWVkGAMgAygLMh8uY2xpZW50dnBuLnYxLkNsaWVudFZwbkVuZHBvaW50EjMKB3JlbW92ZWQYBCADKAsyIi5jbGllbnR2cG4udjEuQ2xpZW50VnBuRW5kcG9pbnRLZXkSDwoHaW5pdGlhbBgFIAEoCBIYChBpbml0aWFsX2NvbXBsZXRlGAYgASgIEg0KBXJlc2V0GAcgASgIEhEKCWhlYXJ0YmVhdBgIIAEoCBIwCgxyZWZyZXNoZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIloKFENsaWVudFZwbkVuZHBvaW50S2V5Eh4KFmNsaWVudF92cG5fZW5kcG9pbnRfaWQYASABKAkSDgoGcmVnaW9uGAIgASgJEhIKCmFjY291bnRfaWQYAyABKAkiYAoMU25hcHNob3RJbmZvEg8KB3ZlcnNpb24YASABKAQSMAoMcmVmcmVzaGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVzdGFsZRgDIAEoCCKLEQoRQ2xpZW50VnBuRW5kcG9pbnQSIwoWY2xpZW50X3Zwbl9lbmRwb2ludF9pZBgBIAEoCUgAiAEBEhgKC2Rlc2NyaXB0aW9uGAIgASgJSAGIAQESNQoGc3RhdHVzGAMgASgLMiUuY2xpZW50dnBuLnYxLkNsaWVudFZwbkVuZHBvaW50U3RhdHVzEhoKDWNyZWF0aW9uX3RpbWUYBCABKAlIAogBARI4ChRjcmVhdGlvbl90aW1lX3BhcnNlZBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoNZGVsZXRpb25fdGltZRgGIAEoCUgDiAEBEjgKFGRlbGV0aW9uX3RpbWVfcGFyc2VkGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCghkbnNfbmFtZRgIIAEoCUgEiAEBEh4KEWNsaWVudF9jaWRyX2Jsb2NrGAkgASgJSAWIAQESEwoLZG5zX3NlcnZlcnMYCiADKAkSGQoMc3BsaXRfdHVubmVsGAsgASgISAaIAQESLwoMdnBuX3Byb3RvY29sGAwgASgOMhkuY2xpZW50dnBuLnYxLlZwblByb3RvY29sEiYKGXZwbl9wcm90b2NvbF91bnJlY29nbml6ZWQYDSABKAlIB4gBARI7ChJ0cmFuc3BvcnRfcHJvdG9jb2wYDiABKA4yHy5jbGllbnR2cG4udjEuVHJhbnNwb3J0UHJvdG9jb2wSLAofdHJhbnNwb3J0X3Byb3RvY29sX3VucmVjb2duaXplZBgPIAEoCUgIiAEBEhUKCHZwbl9wb3J0GBAgASgFSAmIAQESSQoaYXNzb2NpYXRlZF90YXJnZXRfbmV0d29ya3MYESADKAsyJS5jbGllbnR2cG4udjEuQXNzb2NpYXRlZFRhcmdldE5ldHdvcmsSIwoWc2VydmVyX2NlcnRpZmljYXRlX2FybhgSIAEoCUgKiAEBEkUKFmF1dGhlbnRpY2F0aW9uX29wdGlvbnMYEyADKAsyJS5jbGllbnR2cG4udjEuQ2xpZW50VnBuQXV0aGVudGljYXRpb24SSgoWY29ubmVjdGlvbl9sb2dfb3B0aW9ucxgUIAEoCzIqLmNsaWVudHZwbi52MS5Db25uZWN0aW9uTG9nUmVzcG9uc2VPcHRpb25zEh8KBHRhZ3MYFSADKAsyES5jbGllbnR2cG4udjEuVGFnEhoKEnNlY3VyaXR5X2dyb3VwX2lkcxgWIAMoCRITCgZ2cGNfaWQYFyABKAlIC4gBARIkChdzZWxmX3NlcnZpY2VfcG9ydGFsX3VybBgYIAEoCUgMiAEBEkoKFmNsaWVudF9jb25uZWN0X29wdGlvbnMYGSABKAsyKi5jbGllbnR2cG4udjEuQ2xpZW50Q29ubmVjdFJlc3BvbnNlT3B0aW9ucxIiChVzZXNzaW9uX3RpbWVvdXRfaG91cnMYGiABKAVIDYgBARJTChtjbGllbnRfbG9naW5fYmFubmVyX29wdGlvbnMYGyABKAsyLi5jbGllbnR2cG4udjEuQ2xpZW50TG9naW5CYW5uZXJSZXNwb25zZU9wdGlvbnMSXQogY2xpZW50X3JvdXRlX2VuZm9yY2VtZW50X29wdGlvbnMYHCABKAsyMy5jbGllbnR2cG4udjEuQ2xpZW50Um91dGVFbmZvcmNlbWVudFJlc3BvbnNlT3B0aW9ucxIqCh1kaXNjb25uZWN0X29uX3Nlc3Npb25fdGltZW91dBgdIAEoCEgOiAEBEj0KGGVuZHBvaW50X2lwX2FkZHJlc3NfdHlwZRgeIAEoDjIbLmNsaWVudHZwbi52MS5JcEFkZHJlc3NUeXBlEjIKJWVuZHBvaW50X2lwX2FkZHJlc3NfdHlwZV91bnJlY29nbml6ZWQYHyABKAlID4gBARI8Chd0cmFmZmljX2lwX2FkZHJlc3NfdHlwZRggIAEoDjIbLmNsaWVudHZwbi52MS5JcEFkZHJlc3NUeXBlEjEKJHRyYWZmaWNfaXBfYWRkcmVzc190eXBlX3VucmVjb2duaXplZBghIAEoCUgQiAEBElAKHXRyYW5zaXRfZ2F0ZXdheV9jb25maWd1cmF0aW9uGCIgASgLMikuY2xpZW50dnBuLnYxLlRyYW5zaXRHYXRld2F5Q29uZmlndXJhdGlvbhJKChZkZXZpY2VfcG9zdHVyZV9vcHRpb25zGCMgASgLMiouY2xpZW50dnBuLnYxLkRldmljZVBvc3R1cmVSZXNwb25zZU9wdGlvbnMSDgoGcmVnaW9uGGQgASgJEhIKCmFjY291bnRfaWQYZSABKAlCGQoXX2NsaWVudF92cG5fZW5kcG9pbnRfaWRCDgoMX2Rlc2NyaXB0aW9uQhAKDl9jcmVhdGlvbl90aW1lQhAKDl9kZWxldGlvbl90aW1lQgsKCV9kbnNfbmFtZUIUChJfY2xpZW50X2NpZHJfYmxvY2tCDwoNX3NwbGl0X3R1bm5lbEIcChpfdnBuX3Byb3RvY29sX3VucmVjb2duaXplZEIiCiBfdHJhbnNwb3J0X3Byb3RvY29sX3VucmVjb2duaXplZEILCglfdnBuX3BvcnRCGQoXX3NlcnZlcl9jZXJ0aWZpY2F0ZV9hcm5CCQoHX3ZwY19pZEIaChhfc2VsZl9zZXJ2aWNlX3BvcnRhbF91cmxCGAoWX3Nlc3Npb25fdGltZW91dF9ob3Vyc0IgCh5fZGlzY29ubmVjdF9vbl9zZXNzaW9uX3RpbWVvdXRCKAomX2VuZHBvaW50X2lwX2FkZHJlc3NfdHlwZV91bnJlY29nbml6ZWRCJwolX3RyYWZmaWNfaXBfYWRkcmVzc190eXBlX3VucmVjb2duaXplZCKqAQoXQ2xpZW50VnBuRW5kcG9pbnRTdGF0dXMSNwoEY29kZRgBIAEoDjIpLmNsaWVudHZwbi52MS5DbGllbnRWcG5FbmRwb2ludFN0YXR1c0NvZGUSHgoRY29kZV91bnJlY29nbml6ZWQYAiABKAlIAIgBARIUCgdtZXNzYWdlGAMgASgJSAGIAQFCFAoSX2NvZGVfdW5yZWNvZ25pemVkQgoKCF9tZXNzYWdlIsIBChdBc3NvY2lhdGVkVGFyZ2V0TmV0d29yaxIXCgpuZXR3b3JrX2lkGAEgASgJSACIAQESOQoMbmV0d29ya190eXBlGAIgASgOMiMuY2xpZW50dnBuLnYxLkFzc29jaWF0ZWROZXR3b3JrVHlwZRImChluZXR3b3JrX3R5cGVfdW5yZWNvZ25pemVkGAMgASgJSAGIAQFCDQoLX25ldHdvcmtfaWRCHAoaX25ldHdvcmtfdHlwZV91bnJlY29nbml6ZWQi4QIKF0NsaWVudFZwbkF1dGhlbnRpY2F0aW9uEjcKBHR5cGUYASABKA4yKS5jbGllbnR2cG4udjEuQ2xpZW50VnBuQXV0aGVudGljYXRpb25UeXBlEh4KEXR5cGVfdW5yZWNvZ25pemVkGAIgASgJSACIAQESRgoQYWN0aXZlX2RpcmVjdG9yeRgDIAEoCzIsLmNsaWVudHZwbi52MS5EaXJlY3RvcnlTZXJ2aWNlQXV0aGVudGljYXRpb24SRgoVbXV0dWFsX2F1dGhlbnRpY2F0aW9uGAQgASgLMicuY2xpZW50dnBuLnYxLkNlcnRpZmljYXRlQXV0aGVudGljYXRpb24SRwoYZmVkZXJhdGVkX2F1dGhlbnRpY2F0aW9uGAUgASgLMiUuY2xpZW50dnBuLnYxLkZlZGVyYXRlZEF1dGhlbnRpY2F0aW9uQhQKEl90eXBlX3VucmVjb2duaXplZCJMCh5EaXJlY3RvcnlTZXJ2aWNlQXV0aGVudGljYXRpb24SGQoMZGlyZWN0b3J5X2lkGAEgASgJSACIAQFCDwoNX2RpcmVjdG9yeV9pZCJpChlDZXJ0aWZpY2F0ZUF1dGhlbnRpY2F0aW9uEioKHWNsaWVudF9yb290X2NlcnRpZmljYXRlX2NoYWluGAEgASgJSACIAQFCIAoeX2NsaWVudF9yb290X2NlcnRpZmljYXRlX2NoYWluIp8BChdGZWRlcmF0ZWRBdXRoZW50aWNhdGlvbhIeChFzYW1sX3Byb3ZpZGVyX2FybhgBIAEoCUgAiAEBEisKHnNlbGZfc2VydmljZV9zYW1sX3Byb3ZpZGVyX2FybhgCIAEoCUgBiAEBQhQKEl9zYW1sX3Byb3ZpZGVyX2FybkIhCh9fc2VsZl9zZXJ2aWNlX3NhbWxfcHJvdmlkZXJfYXJuIpYCChxDb25uZWN0aW9uTG9nUmVzcG9uc2VPcHRpb25zEhQKB2VuYWJsZWQYASABKAhIAIgBARIhChRjbG91ZHdhdGNoX2xvZ19ncm91cBgCIAEoCUgBiAEBEiIKFWNsb3Vkd2F0Y2hfbG9nX3N0cmVhbRgDIAEoCUgCiAEBEjEKJGluY2x1ZGVfYXV0aG9yaXphdGlvbl9wb2xpY3lfY29udGV4dBgEIAEoCEgDiAEBQgoKCF9lbmFibGVkQhcKFV9jbG91ZHdhdGNoX2xvZ19ncm91cEIYChZfY2xvdWR3YXRjaF9sb2dfc3RyZWFtQicKJV9pbmNsdWRlX2F1dGhvcml6YXRpb25fcG9saWN5X2NvbnRleHQiPQoDVGFnEhAKA2tleRgBIAEoCUgAiAEBEhIKBXZhbHVlGAIgASgJSAGIAQFCBgoEX2tleUIICgZfdmFsdWUiugEKHENsaWVudENvbm5lY3RSZXNwb25zZU9wdGlvbnMSFAoHZW5hYmxlZBgBIAEoCEgAiAEBEiAKE2xhbWJkYV9mdW5jdGlvbl9hcm4YAiABKAlIAYgBARI+CgZzdGF0dXMYAyABKAsyLi5jbGllbnR2cG4udjEuQ2xpZW50VnBuRW5kcG9pbnRBdHRyaWJ1dGVTdGF0dXNCCgoIX2VuYWJsZWRCFgoUX2xhbWJkYV9mdW5jdGlvbl9hcm4ivAEKIENsaWVudFZwbkVuZHBvaW50QXR0cmlidXRlU3RhdHVzEkAKBGNvZGUYASABKA4yMi5jbGllbnR2cG4udjEuQ2xpZW50VnBuRW5kcG9pbnRBdHRyaWJ1dGVTdGF0dXNDb2RlEh4KEWNvZGVfdW5yZWNvZ25pemVkGAIgASgJSACIAQESFAoHbWVzc2FnZRgDIAEoCUgBiAEBQhQKEl9jb2RlX3VucmVjb2duaXplZEIKCghfbWVzc2FnZSJuCiBDbGllbnRMb2dpbkJhbm5lclJlc3BvbnNlT3B0aW9ucxIUCgdlbmFibGVkGAEgASgISACIAQESGAoLYmFubmVyX3RleHQYAiABKAlIAYgBAUIKCghfZW5hYmxlZEIOCgxfYmFubmVyX3RleHQiSwolQ2xpZW50Um91dGVFbmZvcmNlbWVudFJlc3BvbnNlT3B0aW9ucxIVCghlbmZvcmNlZBgBIAEoCEgAiAEBQgsKCV9lbmZvcmNlZCLeAQobVHJhbnNpdEdhdGV3YXlDb25maWd1cmF0aW9uEh8KEnRyYW5zaXRfZ2F0ZXdheV9pZBgBIAEoCUgAiAEBEioKHXRyYW5zaXRfZ2F0ZXdheV9hdHRhY2htZW50X2lkGAIgASgJSAGIAQESGgoSYXZhaWxhYmlsaXR5X3pvbmVzGAMgAygJEh0KFWF2YWlsYWJpbGl0eV96b25lX2lkcxgEIAMoCUIVChNfdHJhbnNpdF9nYXRld2F5X2lkQiAKHl90cmFuc2l0X2dhdGV3YXlfYXR0YWNobWVudF9pZCJdChxEZXZpY2VQb3N0dXJlUmVzcG9uc2VPcHRpb25zEj0KD3RydXN0X3Byb3ZpZGVycxgBIAMoCzIkLmNsaWVudHZwbi52MS5DbGllbnRWcG5UcnVzdFByb3ZpZGVyIp8CChZDbGllbnRWcG5UcnVzdFByb3ZpZGVyEksKE3RydXN0X3Byb3ZpZGVyX3R5cGUYASABKA4yLi5jbGllbnR2cG4udjEuQ2xpZW50VnBuRGV2aWNlVHJ1c3RQcm92aWRlclR5cGUSLQogdHJ1c3RfcHJvdmlkZXJfdHlwZV91bnJlY29nbml6ZWQYAiABKAlIAIgBARIWCgl0ZW5hbnRfaWQYAyABKAlIAYgBARIjChZwdWJsaWNfc2lnbmluZ19rZXlfdXJsGAQgASgJSAKIAQFCIwohX3RydXN0X3Byb3ZpZGVyX3R5cGVfdW5yZWNvZ25pemVkQgwKCl90ZW5hbnRfaWRCGQoXX3B1YmxpY19zaWduaW5nX2tleV91cmwqvAIKG0NsaWVudFZwbkVuZHBvaW50U3RhdHVzQ29kZRIvCitDTElFTlRfVlBOX0VORFBPSU5UX1NUQVRVU19DT0RFX1VOU1BFQ0lGSUVEEAASNQoxQ0xJRU5UX1ZQTl9FTkRQT0lOVF9TVEFUVVNfQ09ERV9QRU5ESU5HX0FTU09DSUFURRABEi0KKUNMSUVOVF9WUE5fRU5EUE9JTlRfU1RBVFVTX0NPREVfQVZBSUxBQkxFEAISLAooQ0xJRU5UX1ZQTl9FTkRQT0lOVF9TVEFUVVNfQ09ERV9ERUxFVElORxADEisKJ0NMSUVOVF9WUE5fRU5EUE9JTlRfU1RBVFVTX0NPREVfREVMRVRFRBAEEisKJ0NMSUVOVF9WUE5fRU5EUE9JTlRfU1RBVFVTX0NPREVfUEVORElORxAFKkUKC1ZwblByb3RvY29sEhwKGFZQTl9QUk9UT0NPTF9VTlNQRUNJRklFRBAAEhgKFFZQTl9QUk9UT0NPTF9PUEVOVlBOEAEqbwoRVHJhbnNwb3J0UHJvdG9jb2wSIgoeVFJBTlNQT1JUX1BST1RPQ09MX1VOU1BFQ0lGSUVEEAASGgoWVFJBTlNQT1JUX1BST1RPQ09MX1RDUBABEhoKFlRSQU5TUE9SVF9QUk9UT0NPTF9VRFAQAiqEAQoNSXBBZGRyZXNzVHlwZRIfChtJUF9BRERSRVNTX1RZUEVfVU5TUEVDSUZJRUQQABIYChRJUF9BRERSRVNTX1RZUEVfSVBWNBABEhgKFElQX0FERFJFU1NfVFlQRV9JUFY2EAISHgoaSVBfQUREUkVTU19UWVBFX0RVQUxfU1RBQ0sQAyphChVBc3NvY2lhdGVkTmV0d29ya1R5cGUSJwojQVNTT0NJQVRFRF9ORVRXT1JLX1RZUEVfVU5TUEVDSUZJRUQQABIfChtBU1NPQ0lBVEVEX05FVFdPUktfVFlQRV9WUEMQASqOAgobQ2xpZW50VnBuQXV0aGVudGljYXRpb25UeXBlEi4KKkNMSUVOVF9WUE5fQVVUSEVOVElDQVRJT05fVFlQRV9VTlNQRUNJRklFRBAAEj0KOUNMSUVOVF9WUE5fQVVUSEVOVElDQVRJT05fVFlQRV9DRVJUSUZJQ0FURV9BVVRIRU5USUNBVElPThABEkMKP0NMSUVOVF9WUE5fQVVUSEVOVElDQVRJT05fVFlQRV9ESVJFQ1RPUllfU0VSVklDRV9BVVRIRU5USUNBVElPThACEjsKN0NMSUVOVF9WUE5fQVVUSEVOVElDQVRJT05fVFlQRV9GRURFUkFURURfQVVUSEVOVElDQVRJT04QAyrQAQokQ2xpZW50VnBuRW5kcG9pbnRBdHRyaWJ1dGVTdGF0dXNDb2RlEjkKNUNMSUVOVF9WUE5fRU5EUE9JTlRfQVRUUklCVVRFX1NUQVRVU19DT0RFX1VOU1BFQ0lGSUVEEAASNgoyQ0xJRU5UX1ZQTl9FTkRQT0lOVF9BVFRSSUJVVEVfU1RBVFVTX0NPREVfQVBQTFlJTkcQARI1CjFDTElFTlRfVlBOX0VORFBPSU5UX0FUVFJJQlVURV9TVEFUVVNfQ09ERV9BUFBMSUVEEAIq9QEKIENsaWVudFZwbkRldmljZVRydXN0UHJvdmlkZXJUeXBlEjUKMUNMSUVOVF9WUE5fREVWSUNFX1RSVVNUX1BST1ZJREVSX1RZUEVfVU5TUEVDSUZJRUQQABI1CjFDTElFTlRfVlBOX0RFVklDRV9UUlVTVF9QUk9WSURFUl9UWVBFX0NST1dEU1RSSUtFEAESLgoqQ0xJRU5UX1ZQTl9ERVZJQ0VfVFJVU1RfUFJPVklERVJfVFlQRV9KQU1GEAISMwovQ0xJRU5UX1ZQTl9ERVZJQ0VfVFJVU1RfUFJPVklERVJfVFlQRV9KVU1QQ0xPVUQQAzL/AgoQQ2xpZW50VnBuU2VydmljZRJ4ChZMaXN0Q2xpZW50VnBuRW5kcG9pbnRzEisuY2xpZW50dnBuLnYxLkxpc3RDbGllbnRWcG5FbmRwb2ludHNSZXF1ZXN0GiwuY2xpZW50dnBuLnYxLkxpc3RDbGllbnRWcG5FbmRwb2ludHNSZXNwb25zZSIDkAIBEnIKFEdldENsaWVudFZwbkVuZHBvaW50EikuY2xpZW50dnBuLnYxLkdldENsaWVudFZwbkVuZHBvaW50UmVxdWVzdBoqLmNsaWVudHZwbi52MS5HZXRDbGllbnRWcG5FbmRwb2ludFJlc3BvbnNlIgOQAgESfQoXV2F0Y2hDbGllbnRWcG5FbmRwb2ludHMSLC5jbGllbnR2cG4udjEuV2F0Y2hDbGllbnRWcG5FbmRwb2ludHNSZXF1ZXN0Gi0uY2xpZW50dnBuLnYxLldhdGNoQ2xpZW50VnBuRW5kcG9pbnRzUmVzcG9uc2UiA5ACATABQj1aO2dpdGh1Yi5jb20vdnBuZmFjYWRlL3ZwbmZhY2FkZS9nZW4vY2xpZW50dnBuL3YxO2NsaWVudHZwbnYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Filter is one EC2 filter: the endpoint matches when its attribute `name`
@@ -233,6 +233,166 @@ export const GetClientVpnEndpointResponseSchema: GenMessage<GetClientVpnEndpoint
   messageDesc(file_clientvpn_v1_clientvpn, 4);
 
 /**
+ * WatchClientVpnEndpointsRequest selects the endpoints to watch, as
+ * ListClientVpnEndpointsRequest does, and where to resume.
+ *
+ * @generated from message clientvpn.v1.WatchClientVpnEndpointsRequest
+ */
+export type WatchClientVpnEndpointsRequest = Message<"clientvpn.v1.WatchClientVpnEndpointsRequest"> & {
+  /**
+   * Ids to watch. Empty means every endpoint. On a fresh start, any id that
+   * is not cached makes the call fail with NOT_FOUND.
+   *
+   * @generated from field: repeated string client_vpn_endpoint_ids = 1;
+   */
+  clientVpnEndpointIds: string[];
+
+  /**
+   * Filters, ANDed together (see Filter for names and semantics).
+   *
+   * @generated from field: repeated clientvpn.v1.Filter filters = 2;
+   */
+  filters: Filter[];
+
+  /**
+   * The last version this client saw (a response's `version`), to receive
+   * only the changes after it. Unset: start with the initial state.
+   *
+   * @generated from field: optional uint64 resume_from_version = 3;
+   */
+  resumeFromVersion?: bigint | undefined;
+};
+
+/**
+ * Describes the message clientvpn.v1.WatchClientVpnEndpointsRequest.
+ * Use `create(WatchClientVpnEndpointsRequestSchema)` to create a new message.
+ */
+export const WatchClientVpnEndpointsRequestSchema: GenMessage<WatchClientVpnEndpointsRequest> = /*@__PURE__*/
+  messageDesc(file_clientvpn_v1_clientvpn, 5);
+
+/**
+ * WatchClientVpnEndpointsResponse is one message of a watch: part of the
+ * initial state, its end marker, the change one snapshot version made to the
+ * matching set, or a heartbeat.
+ *
+ * @generated from message clientvpn.v1.WatchClientVpnEndpointsResponse
+ */
+export type WatchClientVpnEndpointsResponse = Message<"clientvpn.v1.WatchClientVpnEndpointsResponse"> & {
+  /**
+   * The snapshot version this message brings the client to. Resume from it.
+   * On initial-state messages other than the last (`initial_complete`) it
+   * is the version being sent, not yet complete.
+   *
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+
+  /**
+   * Endpoints that started matching (created, or changed so that the
+   * filters now select them). Initial-state messages carry their endpoints
+   * here.
+   *
+   * @generated from field: repeated clientvpn.v1.ClientVpnEndpoint added = 2;
+   */
+  added: ClientVpnEndpoint[];
+
+  /**
+   * Endpoints that still match and changed: their new value.
+   *
+   * @generated from field: repeated clientvpn.v1.ClientVpnEndpoint modified = 3;
+   */
+  modified: ClientVpnEndpoint[];
+
+  /**
+   * Endpoints that stopped matching (deleted, or changed so that the filters
+   * no longer select them).
+   *
+   * @generated from field: repeated clientvpn.v1.ClientVpnEndpointKey removed = 4;
+   */
+  removed: ClientVpnEndpointKey[];
+
+  /**
+   * True on the messages of an initial state.
+   *
+   * @generated from field: bool initial = 5;
+   */
+  initial: boolean;
+
+  /**
+   * True on the message that ends an initial state; `version` is the
+   * snapshot it was read from. It carries no endpoints.
+   *
+   * @generated from field: bool initial_complete = 6;
+   */
+  initialComplete: boolean;
+
+  /**
+   * True on the messages of an initial state that replaces what the client
+   * holds: its resume version could not be honoured, or it fell too far
+   * behind. The client drops every endpoint it holds first.
+   *
+   * @generated from field: bool reset = 7;
+   */
+  reset: boolean;
+
+  /**
+   * True on a heartbeat: nothing changed for this watcher up to `version`.
+   *
+   * @generated from field: bool heartbeat = 8;
+   */
+  heartbeat: boolean;
+
+  /**
+   * When the refresh that produced `version` completed.
+   *
+   * @generated from field: google.protobuf.Timestamp refreshed_at = 9;
+   */
+  refreshedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message clientvpn.v1.WatchClientVpnEndpointsResponse.
+ * Use `create(WatchClientVpnEndpointsResponseSchema)` to create a new message.
+ */
+export const WatchClientVpnEndpointsResponseSchema: GenMessage<WatchClientVpnEndpointsResponse> = /*@__PURE__*/
+  messageDesc(file_clientvpn_v1_clientvpn, 6);
+
+/**
+ * ClientVpnEndpointKey identifies an endpoint across partitions.
+ *
+ * @generated from message clientvpn.v1.ClientVpnEndpointKey
+ */
+export type ClientVpnEndpointKey = Message<"clientvpn.v1.ClientVpnEndpointKey"> & {
+  /**
+   * ID of the endpoint.
+   *
+   * @generated from field: string client_vpn_endpoint_id = 1;
+   */
+  clientVpnEndpointId: string;
+
+  /**
+   * AWS region the endpoint was read from.
+   *
+   * @generated from field: string region = 2;
+   */
+  region: string;
+
+  /**
+   * AWS account the endpoint was read from.
+   *
+   * @generated from field: string account_id = 3;
+   */
+  accountId: string;
+};
+
+/**
+ * Describes the message clientvpn.v1.ClientVpnEndpointKey.
+ * Use `create(ClientVpnEndpointKeySchema)` to create a new message.
+ */
+export const ClientVpnEndpointKeySchema: GenMessage<ClientVpnEndpointKey> = /*@__PURE__*/
+  messageDesc(file_clientvpn_v1_clientvpn, 7);
+
+/**
  * SnapshotInfo says which published snapshot answered and how fresh it is.
  *
  * @generated from message clientvpn.v1.SnapshotInfo
@@ -267,7 +427,7 @@ export type SnapshotInfo = Message<"clientvpn.v1.SnapshotInfo"> & {
  * Use `create(SnapshotInfoSchema)` to create a new message.
  */
 export const SnapshotInfoSchema: GenMessage<SnapshotInfo> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 5);
+  messageDesc(file_clientvpn_v1_clientvpn, 8);
 
 /**
  * ClientVpnEndpoint is one AWS Client VPN endpoint (EC2 ClientVpnEndpoint),
@@ -543,7 +703,7 @@ export type ClientVpnEndpoint = Message<"clientvpn.v1.ClientVpnEndpoint"> & {
  * Use `create(ClientVpnEndpointSchema)` to create a new message.
  */
 export const ClientVpnEndpointSchema: GenMessage<ClientVpnEndpoint> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 6);
+  messageDesc(file_clientvpn_v1_clientvpn, 9);
 
 /**
  * ClientVpnEndpointStatus is the state of an endpoint.
@@ -578,7 +738,7 @@ export type ClientVpnEndpointStatus = Message<"clientvpn.v1.ClientVpnEndpointSta
  * Use `create(ClientVpnEndpointStatusSchema)` to create a new message.
  */
 export const ClientVpnEndpointStatusSchema: GenMessage<ClientVpnEndpointStatus> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 7);
+  messageDesc(file_clientvpn_v1_clientvpn, 10);
 
 /**
  * AssociatedTargetNetwork is a network associated with an endpoint.
@@ -613,7 +773,7 @@ export type AssociatedTargetNetwork = Message<"clientvpn.v1.AssociatedTargetNetw
  * Use `create(AssociatedTargetNetworkSchema)` to create a new message.
  */
 export const AssociatedTargetNetworkSchema: GenMessage<AssociatedTargetNetwork> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 8);
+  messageDesc(file_clientvpn_v1_clientvpn, 11);
 
 /**
  * ClientVpnAuthentication is one authentication method of an endpoint.
@@ -662,7 +822,7 @@ export type ClientVpnAuthentication = Message<"clientvpn.v1.ClientVpnAuthenticat
  * Use `create(ClientVpnAuthenticationSchema)` to create a new message.
  */
 export const ClientVpnAuthenticationSchema: GenMessage<ClientVpnAuthentication> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 9);
+  messageDesc(file_clientvpn_v1_clientvpn, 12);
 
 /**
  * DirectoryServiceAuthentication describes Active Directory authentication.
@@ -683,7 +843,7 @@ export type DirectoryServiceAuthentication = Message<"clientvpn.v1.DirectoryServ
  * Use `create(DirectoryServiceAuthenticationSchema)` to create a new message.
  */
 export const DirectoryServiceAuthenticationSchema: GenMessage<DirectoryServiceAuthentication> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 10);
+  messageDesc(file_clientvpn_v1_clientvpn, 13);
 
 /**
  * CertificateAuthentication describes mutual certificate authentication.
@@ -704,7 +864,7 @@ export type CertificateAuthentication = Message<"clientvpn.v1.CertificateAuthent
  * Use `create(CertificateAuthenticationSchema)` to create a new message.
  */
 export const CertificateAuthenticationSchema: GenMessage<CertificateAuthentication> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 11);
+  messageDesc(file_clientvpn_v1_clientvpn, 14);
 
 /**
  * FederatedAuthentication describes SAML federated authentication.
@@ -732,7 +892,7 @@ export type FederatedAuthentication = Message<"clientvpn.v1.FederatedAuthenticat
  * Use `create(FederatedAuthenticationSchema)` to create a new message.
  */
 export const FederatedAuthenticationSchema: GenMessage<FederatedAuthentication> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 12);
+  messageDesc(file_clientvpn_v1_clientvpn, 15);
 
 /**
  * ConnectionLogResponseOptions describes connection logging. On the EC2 wire
@@ -775,7 +935,7 @@ export type ConnectionLogResponseOptions = Message<"clientvpn.v1.ConnectionLogRe
  * Use `create(ConnectionLogResponseOptionsSchema)` to create a new message.
  */
 export const ConnectionLogResponseOptionsSchema: GenMessage<ConnectionLogResponseOptions> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 13);
+  messageDesc(file_clientvpn_v1_clientvpn, 16);
 
 /**
  * Tag is a key/value pair attached to an endpoint.
@@ -803,7 +963,7 @@ export type Tag = Message<"clientvpn.v1.Tag"> & {
  * Use `create(TagSchema)` to create a new message.
  */
 export const TagSchema: GenMessage<Tag> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 14);
+  messageDesc(file_clientvpn_v1_clientvpn, 17);
 
 /**
  * ClientConnectResponseOptions describes the client connect handler.
@@ -838,7 +998,7 @@ export type ClientConnectResponseOptions = Message<"clientvpn.v1.ClientConnectRe
  * Use `create(ClientConnectResponseOptionsSchema)` to create a new message.
  */
 export const ClientConnectResponseOptionsSchema: GenMessage<ClientConnectResponseOptions> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 15);
+  messageDesc(file_clientvpn_v1_clientvpn, 18);
 
 /**
  * ClientVpnEndpointAttributeStatus is the status of an attribute change.
@@ -873,7 +1033,7 @@ export type ClientVpnEndpointAttributeStatus = Message<"clientvpn.v1.ClientVpnEn
  * Use `create(ClientVpnEndpointAttributeStatusSchema)` to create a new message.
  */
 export const ClientVpnEndpointAttributeStatusSchema: GenMessage<ClientVpnEndpointAttributeStatus> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 16);
+  messageDesc(file_clientvpn_v1_clientvpn, 19);
 
 /**
  * ClientLoginBannerResponseOptions describes the login banner.
@@ -901,7 +1061,7 @@ export type ClientLoginBannerResponseOptions = Message<"clientvpn.v1.ClientLogin
  * Use `create(ClientLoginBannerResponseOptionsSchema)` to create a new message.
  */
 export const ClientLoginBannerResponseOptionsSchema: GenMessage<ClientLoginBannerResponseOptions> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 17);
+  messageDesc(file_clientvpn_v1_clientvpn, 20);
 
 /**
  * ClientRouteEnforcementResponseOptions describes client route enforcement.
@@ -922,7 +1082,7 @@ export type ClientRouteEnforcementResponseOptions = Message<"clientvpn.v1.Client
  * Use `create(ClientRouteEnforcementResponseOptionsSchema)` to create a new message.
  */
 export const ClientRouteEnforcementResponseOptionsSchema: GenMessage<ClientRouteEnforcementResponseOptions> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 18);
+  messageDesc(file_clientvpn_v1_clientvpn, 21);
 
 /**
  * TransitGatewayConfiguration describes an endpoint attached to a transit
@@ -965,7 +1125,7 @@ export type TransitGatewayConfiguration = Message<"clientvpn.v1.TransitGatewayCo
  * Use `create(TransitGatewayConfigurationSchema)` to create a new message.
  */
 export const TransitGatewayConfigurationSchema: GenMessage<TransitGatewayConfiguration> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 19);
+  messageDesc(file_clientvpn_v1_clientvpn, 22);
 
 /**
  * DevicePostureResponseOptions describes device posture checks.
@@ -986,7 +1146,7 @@ export type DevicePostureResponseOptions = Message<"clientvpn.v1.DevicePostureRe
  * Use `create(DevicePostureResponseOptionsSchema)` to create a new message.
  */
 export const DevicePostureResponseOptionsSchema: GenMessage<DevicePostureResponseOptions> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 20);
+  messageDesc(file_clientvpn_v1_clientvpn, 23);
 
 /**
  * ClientVpnTrustProvider is one device trust provider.
@@ -1028,7 +1188,7 @@ export type ClientVpnTrustProvider = Message<"clientvpn.v1.ClientVpnTrustProvide
  * Use `create(ClientVpnTrustProviderSchema)` to create a new message.
  */
 export const ClientVpnTrustProviderSchema: GenMessage<ClientVpnTrustProvider> = /*@__PURE__*/
-  messageDesc(file_clientvpn_v1_clientvpn, 21);
+  messageDesc(file_clientvpn_v1_clientvpn, 24);
 
 /**
  * ClientVpnEndpointStatusCode is the state of an endpoint.
@@ -1369,6 +1529,40 @@ export const ClientVpnService: GenService<{
     methodKind: "unary";
     input: typeof GetClientVpnEndpointRequestSchema;
     output: typeof GetClientVpnEndpointResponseSchema;
+  },
+  /**
+   * WatchClientVpnEndpoints streams the endpoints matching the request's ids
+   * and filters, then their changes, version by version (list-then-watch).
+   *
+   * Without resume_from_version the stream starts with the current matching
+   * set: messages with `initial` set and the endpoints in `added` (at most
+   * 1,000 per message), then one message with `initial_complete` set and the
+   * snapshot version the set was read from. Then, for each published snapshot
+   * that changes the matching set, one message with the new version and the
+   * added, modified and removed endpoints. An endpoint that starts matching a
+   * filter is added; one that stops matching is removed. Heartbeats (with
+   * `heartbeat` set) carry the current version when nothing changes.
+   *
+   * A client that reconnects sends the last version it saw as
+   * resume_from_version: the stream replays every change since, then goes
+   * on. When that version is no longer in the change log (too old, or from
+   * another data set), or when the client falls too far behind while
+   * connected, the stream sends a fresh initial state with `reset` set on its
+   * messages: the client replaces what it holds. Changes are never skipped
+   * and never sent twice.
+   *
+   * Errors: as ListClientVpnEndpoints for the ids and filters (NOT_FOUND is
+   * checked against the initial state only); RESOURCE_EXHAUSTED when the
+   * server or the client's address has too many streams open; UNAVAILABLE
+   * before the first refresh completes. A server shutting down ends the
+   * stream normally: reconnect with resume_from_version.
+   *
+   * @generated from rpc clientvpn.v1.ClientVpnService.WatchClientVpnEndpoints
+   */
+  watchClientVpnEndpoints: {
+    methodKind: "server_streaming";
+    input: typeof WatchClientVpnEndpointsRequestSchema;
+    output: typeof WatchClientVpnEndpointsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_clientvpn_v1_clientvpn, 0);

@@ -1,0 +1,636 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/snapshot"
+	"github.com/vpnfacade/vpnfacade/store"
+)
+
+// Defaults of WatchOptions.
+const (
+	// DefaultWatchHeartbeat is how often an idle watch stream gets a heartbeat.
+	DefaultWatchHeartbeat = 30 * time.Second
+	// DefaultWatchQueue is how many messages may wait for one watcher
+	// before it is reset.
+	DefaultWatchQueue = 64
+	// DefaultMaxWatchers bounds the streams of one process.
+	DefaultMaxWatchers = 10_000
+	// DefaultMaxWatchersPerAddress bounds the streams of one client address.
+	DefaultMaxWatchersPerAddress = 100
+	// WatchBatch is the most endpoints one initial-state message carries.
+	WatchBatch = 1000
+)
+
+// WatchOptions configures NewWatchHub.
+type WatchOptions struct {
+	// Reader gives the snapshots initial states are read from. Required.
+	Reader *Reader
+	// Log is the store's change log. Required.
+	Log store.ChangeLog
+	// Heartbeat is how often a stream with nothing to send gets a
+	// heartbeat. Default DefaultWatchHeartbeat.
+	Heartbeat time.Duration
+	// Queue is how many messages may wait for one watcher; a watcher whose
+	// queue is full is reset (sent a fresh initial state once it reads
+	// again). Default DefaultWatchQueue.
+	Queue int
+	// MaxWatchers bounds the streams open in this process; beyond it a
+	// watch fails with RESOURCE_EXHAUSTED. Default DefaultMaxWatchers.
+	MaxWatchers int
+	// MaxWatchersPerAddress bounds the streams of one client IP address.
+	// Default DefaultMaxWatchersPerAddress.
+	MaxWatchersPerAddress int
+	// Logger receives the fan-out's failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// WatchHub serves WatchClientVpnEndpoints: one goroutine follows the change
+// log and fans each change out to the watchers' bounded queues without ever
+// waiting on one; each stream's handler goroutine writes its own queue out.
+type WatchHub struct {
+	opts   WatchOptions
+	log    *slog.Logger
+	closed chan struct{} // closed by Close: streams end
+	done   chan struct{} // closed when the fan-out goroutine returns
+	stop   context.CancelFunc
+	once   sync.Once
+
+	mu       sync.Mutex
+	last     uint64 // the version the fan-out brought registered watchers to
+	watchers map[*watcher]struct{}
+	streams  int            // open streams, registered or not
+	perAddr  map[string]int // open streams by client address
+}
+
+// watcher is one stream's registration with the fan-out.
+type watcher struct {
+	match *snapshot.Matcher
+	key   string // identical keys select identical endpoints
+	queue chan *clientvpnv1.WatchClientVpnEndpointsResponse
+	at    atomic.Uint64 // the version the queued messages bring the client to
+	// behind is signalled (once) when the fan-out dropped the watcher
+	// because its queue was full or the log had a gap.
+	behind chan struct{}
+}
+
+// NewWatchHub starts the fan-out. Close stops it and ends every stream.
+func NewWatchHub(opts WatchOptions) (*WatchHub, error) {
+	if opts.Reader == nil || opts.Log == nil {
+		return nil, errors.New("server: watch hub needs a Reader and a change Log")
+	}
+	for name, v := range map[string]int{"queue": opts.Queue, "max watchers": opts.MaxWatchers, "max watchers per address": opts.MaxWatchersPerAddress} {
+		if v < 0 {
+			return nil, fmt.Errorf("server: watch %s must not be negative, got %d", name, v)
+		}
+	}
+	if opts.Heartbeat < 0 {
+		return nil, fmt.Errorf("server: watch heartbeat must not be negative, got %s", opts.Heartbeat)
+	}
+	opts.Heartbeat = cmp.Or(opts.Heartbeat, DefaultWatchHeartbeat)
+	opts.Queue = cmp.Or(opts.Queue, DefaultWatchQueue)
+	opts.MaxWatchers = cmp.Or(opts.MaxWatchers, DefaultMaxWatchers)
+	opts.MaxWatchersPerAddress = cmp.Or(opts.MaxWatchersPerAddress, DefaultMaxWatchersPerAddress)
+	h := &WatchHub{
+		opts:     opts,
+		log:      cmp.Or(opts.Logger, slog.New(slog.DiscardHandler)).With("component", "watch"),
+		closed:   make(chan struct{}),
+		done:     make(chan struct{}),
+		watchers: map[*watcher]struct{}{},
+		perAddr:  map[string]int{},
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	h.stop = stop
+	go h.fanOut(ctx)
+	return h, nil
+}
+
+// Close ends every stream normally (clients see the stream end and resume
+// elsewhere) and stops the fan-out. Call it before draining the HTTP
+// server, which waits for streams.
+func (h *WatchHub) Close() {
+	h.once.Do(func() {
+		close(h.closed)
+		h.stop()
+		<-h.done
+	})
+}
+
+// fanOut follows the change log and hands each change to every registered
+// watcher.
+func (h *WatchHub) fanOut(ctx context.Context) {
+	defer close(h.done)
+	for {
+		published := h.opts.Log.Published()
+		if err := h.advance(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("watch: cannot read the change log; watchers wait for the next version", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-published:
+		case <-time.After(time.Second):
+			// A backstop: a failed read is retried.
+		}
+	}
+}
+
+// advance delivers every change up to the current version.
+func (h *WatchHub) advance(ctx context.Context) error {
+	view, err := h.opts.Reader.store.Current(ctx)
+	if err != nil {
+		return nil // nothing published yet
+	}
+	h.mu.Lock()
+	if h.last == 0 {
+		// The first version the fan-out sees: it starts from there, or
+		// from the oldest watcher registered before.
+		h.last = view.Version
+		for w := range h.watchers {
+			h.last = min(h.last, w.at.Load())
+		}
+	}
+	last := h.last
+	h.mu.Unlock()
+	for last < view.Version {
+		changes, err := h.opts.Log.Changes(ctx, last, 100)
+		if err != nil {
+			return err
+		}
+		var gapTo uint64
+		switch {
+		case len(changes) == 0:
+			gapTo = view.Version
+		case changes[0].Base != last || changes[0].Gap:
+			gapTo = changes[0].Version
+		}
+		h.mu.Lock()
+		if gapTo != 0 {
+			// The log cannot take watchers from last onwards: every
+			// watcher relists.
+			for w := range h.watchers {
+				h.dropLocked(w)
+			}
+			h.last, last = gapTo, gapTo
+			h.mu.Unlock()
+			continue
+		}
+		for i, c := range changes {
+			if i > 0 && (c.Base != changes[i-1].Version || c.Gap) {
+				break // the next round sees the gap first
+			}
+			h.deliverLocked(c)
+			h.last, last = c.Version, c.Version
+		}
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+// deliverLocked queues c for every watcher, computing each distinct
+// selection's message once. A watcher whose queue is full is dropped.
+func (h *WatchHub) deliverLocked(c store.Change) {
+	msgs := map[string]*clientvpnv1.WatchClientVpnEndpointsResponse{}
+	d := decoder{}
+	for w := range h.watchers {
+		if w.at.Load() >= c.Version {
+			continue // registered at a newer version than the fan-out's
+		}
+		msg, ok := msgs[w.key]
+		if !ok {
+			var err error
+			if msg, err = changeMessage(c, w.match, d); err != nil {
+				h.log.Error("watch: a change cannot be decoded; its watchers relist", "err", err)
+				h.dropLocked(w)
+				continue
+			}
+			msgs[w.key] = msg
+		}
+		if msg != nil {
+			select {
+			case w.queue <- msg:
+			default:
+				h.dropLocked(w)
+				continue
+			}
+		}
+		w.at.Store(c.Version)
+	}
+}
+
+// dropLocked unregisters w and tells its stream it fell behind.
+func (h *WatchHub) dropLocked(w *watcher) {
+	delete(h.watchers, w)
+	close(w.behind)
+}
+
+// decoder decodes the endpoints of one change once, however many
+// selections include them.
+type decoder map[*snapshot.Endpoint]*clientvpnv1.ClientVpnEndpoint
+
+func (d decoder) message(e *snapshot.Endpoint) (*clientvpnv1.ClientVpnEndpoint, error) {
+	if m, ok := d[e]; ok {
+		return m, nil
+	}
+	m, err := e.Message()
+	if err != nil {
+		return nil, err
+	}
+	d[e] = m
+	return m, nil
+}
+
+// changeMessage is what c changes in the selection of m; nil when nothing.
+// An endpoint that starts matching is added, one that stops is removed.
+func changeMessage(c store.Change, m *snapshot.Matcher, d decoder) (*clientvpnv1.WatchClientVpnEndpointsResponse, error) {
+	msg := &clientvpnv1.WatchClientVpnEndpointsResponse{Version: c.Version, RefreshedAt: timestamppb.New(c.RefreshedAt)}
+	var err error
+	add := func(to *[]*clientvpnv1.ClientVpnEndpoint, e *snapshot.Endpoint) {
+		if err == nil {
+			var v *clientvpnv1.ClientVpnEndpoint
+			if v, err = d.message(e); err == nil {
+				*to = append(*to, v)
+			}
+		}
+	}
+	for _, e := range c.Added {
+		if m.Match(e) {
+			add(&msg.Added, e)
+		}
+	}
+	for i, e := range c.Modified {
+		was, is := m.Match(c.Previous[i]), m.Match(e)
+		switch {
+		case was && is:
+			add(&msg.Modified, e)
+		case is:
+			add(&msg.Added, e)
+		case was:
+			msg.Removed = append(msg.Removed, endpointKey(e))
+		}
+	}
+	for _, e := range c.Removed {
+		if m.Match(e) {
+			msg.Removed = append(msg.Removed, endpointKey(e))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server: the change to version %d: %w", c.Version, err)
+	}
+	if len(msg.Added)+len(msg.Modified)+len(msg.Removed) == 0 {
+		return nil, nil
+	}
+	return msg, nil
+}
+
+func endpointKey(e *snapshot.Endpoint) *clientvpnv1.ClientVpnEndpointKey {
+	return &clientvpnv1.ClientVpnEndpointKey{ClientVpnEndpointId: e.ID(), Region: e.Region(), AccountId: e.AccountID()}
+}
+
+// register adds w at version at when the fan-out is there too; else it
+// returns the fan-out's version, for the stream to catch up from the log
+// first. A watcher ahead of the fan-out (it read a newer snapshot) is
+// registered: the fan-out skips what it already has.
+func (h *WatchHub) register(w *watcher, at uint64) (registered bool, last uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if at < h.last {
+		return false, h.last
+	}
+	w.at.Store(at)
+	w.behind = make(chan struct{})
+	h.watchers[w] = struct{}{}
+	return true, h.last
+}
+
+func (h *WatchHub) unregister(w *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.watchers[w]; ok {
+		delete(h.watchers, w)
+	}
+}
+
+// admit counts a new stream from addr, or refuses it over a limit.
+func (h *WatchHub) admit(addr string) (release func(), err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.streams >= h.opts.MaxWatchers {
+		return nil, connect.NewError(connect.CodeResourceExhausted,
+			fmt.Errorf("this server has %d watch streams open, its limit; retry later or elsewhere", h.streams))
+	}
+	if h.perAddr[addr] >= h.opts.MaxWatchersPerAddress {
+		return nil, connect.NewError(connect.CodeResourceExhausted,
+			fmt.Errorf("your address has %d watch streams open, the limit per address", h.perAddr[addr]))
+	}
+	h.streams++
+	h.perAddr[addr]++
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.streams--
+		if h.perAddr[addr]--; h.perAddr[addr] <= 0 {
+			delete(h.perAddr, addr)
+		}
+	}, nil
+}
+
+// Streams returns how many watch streams are open.
+func (h *WatchHub) Streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.streams
+}
+
+// WatchClientVpnEndpoints implements clientvpnv1connect.ClientVpnServiceHandler.
+func (s *ClientVpnService) WatchClientVpnEndpoints(ctx context.Context, req *clientvpnv1.WatchClientVpnEndpointsRequest, stream *connect.ServerStream[clientvpnv1.WatchClientVpnEndpointsResponse]) error {
+	if s.watch == nil {
+		return connect.NewError(connect.CodeUnimplemented, errors.New("watching is not enabled on this server"))
+	}
+	return s.watch.serve(ctx, req, stream)
+}
+
+// watchStream is one stream being served.
+type watchStream struct {
+	hub    *WatchHub
+	ids    []string
+	q      snapshot.Query // the selection as a filter-only query
+	w      *watcher
+	stream *connect.ServerStream[clientvpnv1.WatchClientVpnEndpointsResponse]
+}
+
+func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEndpointsRequest, stream *connect.ServerStream[clientvpnv1.WatchClientVpnEndpointsResponse]) error {
+	reader := h.opts.Reader
+	sel := snapshot.Query{IDs: req.GetClientVpnEndpointIds(), Filters: make([]snapshot.Filter, len(req.GetFilters()))}
+	for i, f := range req.GetFilters() {
+		sel.Filters[i] = snapshot.Filter{Name: f.GetName(), Values: f.GetValues()}
+	}
+	match, err := snapshot.NewMatcher(sel)
+	if err != nil {
+		return reader.connectError(ctx, err)
+	}
+	release, err := h.admit(clientAddress(stream.Conn().Peer().Addr))
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	ws := &watchStream{
+		hub: h, ids: sel.IDs, stream: stream,
+		q: filterQuery(sel),
+		w: &watcher{match: match, key: selectionKey(req), queue: make(chan *clientvpnv1.WatchClientVpnEndpointsResponse, h.opts.Queue)},
+	}
+	defer h.unregister(ws.w)
+
+	var at uint64
+	resumed := false
+	if req.ResumeFromVersion != nil {
+		at, resumed, err = ws.resume(ctx, req.GetResumeFromVersion())
+		if err != nil {
+			return reader.connectError(ctx, err)
+		}
+	}
+	if !resumed {
+		if len(sel.IDs) > 0 && req.ResumeFromVersion == nil {
+			// As List: every id asked for must exist, on a fresh start.
+			view, err := reader.View(ctx)
+			if err != nil {
+				return reader.connectError(ctx, err)
+			}
+			if _, err := view.List(ctx, snapshot.Query{IDs: sel.IDs, Limit: 1}); err != nil {
+				return reader.connectError(ctx, err)
+			}
+		}
+		if at, err = ws.initial(ctx, req.ResumeFromVersion != nil); err != nil {
+			return reader.connectError(ctx, err)
+		}
+	}
+	return ws.follow(ctx, at)
+}
+
+// resume checks that the log can take the client from version v onwards:
+// v is the current version, or the log holds the change right after it.
+func (ws *watchStream) resume(ctx context.Context, v uint64) (at uint64, ok bool, err error) {
+	view, err := ws.hub.opts.Reader.View(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	if v == view.Version {
+		return v, true, nil
+	}
+	if v == 0 {
+		return 0, false, nil
+	}
+	next, err := ws.hub.opts.Log.Changes(ctx, v, 1)
+	if err != nil {
+		return 0, false, err
+	}
+	if len(next) == 1 && next[0].Base == v && !next[0].Gap {
+		return v, true, nil
+	}
+	// v may be a version the log still starts from but the mirror of this
+	// replica is past.
+	if v > view.Version {
+		if prev, err := ws.hub.opts.Log.Changes(ctx, v-1, 1); err == nil && len(prev) == 1 && prev[0].Version == v {
+			return v, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// initial sends the current matching set, in batches, then the marker
+// that ends it; it returns the version sent.
+func (ws *watchStream) initial(ctx context.Context, reset bool) (uint64, error) {
+	view, err := ws.hub.opts.Reader.View(ctx)
+	if err != nil {
+		return 0, err
+	}
+	q := ws.q
+	q.Limit = WatchBatch
+	refreshed := timestamppb.New(view.RefreshedAt)
+	for {
+		page, err := view.List(ctx, q)
+		if err != nil {
+			return 0, err
+		}
+		if len(page.Endpoints) > 0 {
+			added := make([]*clientvpnv1.ClientVpnEndpoint, len(page.Endpoints))
+			for i, e := range page.Endpoints {
+				if added[i], err = e.Message(); err != nil {
+					return 0, err
+				}
+			}
+			if err := ws.stream.Send(&clientvpnv1.WatchClientVpnEndpointsResponse{
+				Version: view.Version, Added: added, Initial: true, Reset_: reset, RefreshedAt: refreshed,
+			}); err != nil {
+				return 0, err
+			}
+		}
+		if page.NextToken == "" {
+			break
+		}
+		q.NextToken = page.NextToken
+	}
+	err = ws.stream.Send(&clientvpnv1.WatchClientVpnEndpointsResponse{
+		Version: view.Version, Initial: true, InitialComplete: true, Reset_: reset, RefreshedAt: refreshed,
+	})
+	return view.Version, err
+}
+
+// follow catches the client up from version at through the log, registers
+// it with the fan-out and writes its queue out until the client leaves or
+// the hub closes. A watcher that falls behind gets a fresh initial state.
+func (ws *watchStream) follow(ctx context.Context, at uint64) error {
+	h := ws.hub
+	for {
+		var err error
+		if at, err = ws.catchUp(ctx, at); err != nil {
+			if errors.Is(err, errBehind) {
+				if at, err = ws.initial(ctx, true); err != nil {
+					return h.opts.Reader.connectError(ctx, err)
+				}
+				continue
+			}
+			return h.opts.Reader.connectError(ctx, err)
+		}
+		err = ws.pump(ctx)
+		switch {
+		case errors.Is(err, errBehind):
+			for len(ws.w.queue) > 0 {
+				<-ws.w.queue
+			}
+			if at, err = ws.initial(ctx, true); err != nil {
+				return h.opts.Reader.connectError(ctx, err)
+			}
+		case errors.Is(err, errHubClosed):
+			return nil
+		default:
+			return h.opts.Reader.connectError(ctx, err)
+		}
+	}
+}
+
+var (
+	errBehind    = errors.New("the watcher fell behind the change log")
+	errHubClosed = errors.New("the watch hub closed")
+)
+
+// catchUp replays the log from at until the fan-out is reached, then
+// registers the watcher. errBehind: the log cannot take it from at.
+func (ws *watchStream) catchUp(ctx context.Context, at uint64) (uint64, error) {
+	for {
+		ok, last := ws.hub.register(ws.w, at)
+		if ok {
+			return at, nil
+		}
+		changes, err := ws.hub.opts.Log.Changes(ctx, at, min(100, ws.hub.opts.Queue))
+		if err != nil {
+			return at, err
+		}
+		if len(changes) == 0 || changes[0].Version > last {
+			return at, errBehind
+		}
+		for _, c := range changes {
+			if c.Version > last {
+				break
+			}
+			if c.Base != at || c.Gap {
+				return at, errBehind
+			}
+			msg, err := changeMessage(c, ws.w.match, decoder{})
+			if err != nil {
+				return at, err
+			}
+			if msg != nil {
+				if err := ws.stream.Send(msg); err != nil {
+					return at, err
+				}
+			}
+			at = c.Version
+		}
+	}
+}
+
+// pump writes the watcher's queue out, with heartbeats when idle.
+func (ws *watchStream) pump(ctx context.Context) error {
+	hb := time.NewTicker(ws.hub.opts.Heartbeat)
+	defer hb.Stop()
+	w := ws.w
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ws.hub.closed:
+			return errHubClosed
+		case msg := <-w.queue:
+			if err := ws.stream.Send(msg); err != nil {
+				return err
+			}
+			hb.Reset(ws.hub.opts.Heartbeat)
+		case <-w.behind:
+			return errBehind
+		case <-hb.C:
+			// Read the version before looking at the queue: the fan-out
+			// queues a message before it moves the version past it.
+			at := w.at.Load()
+			if len(w.queue) > 0 {
+				continue
+			}
+			if err := ws.stream.Send(&clientvpnv1.WatchClientVpnEndpointsResponse{Version: at, Heartbeat: true}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// filterQuery expresses a selection's ids as an endpoint-id filter, which,
+// unlike ids, does not require each to exist.
+func filterQuery(sel snapshot.Query) snapshot.Query {
+	q := snapshot.Query{Filters: sel.Filters}
+	if len(sel.IDs) > 0 {
+		escaped := make([]string, len(sel.IDs))
+		r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`)
+		for i, id := range sel.IDs {
+			escaped[i] = r.Replace(id)
+		}
+		q.Filters = append([]snapshot.Filter{{Name: snapshot.FilterEndpointID, Values: escaped}}, q.Filters...)
+	}
+	return q
+}
+
+// selectionKey identifies a request's selection: watchers with equal keys
+// share the fan-out's messages.
+func selectionKey(req *clientvpnv1.WatchClientVpnEndpointsRequest) string {
+	var b strings.Builder
+	for _, id := range req.GetClientVpnEndpointIds() {
+		fmt.Fprintf(&b, "i%d:%s", len(id), id)
+	}
+	for _, f := range req.GetFilters() {
+		fmt.Fprintf(&b, "f%d:%s", len(f.GetName()), f.GetName())
+		for _, v := range f.GetValues() {
+			fmt.Fprintf(&b, "v%d:%s", len(v), v)
+		}
+	}
+	return b.String()
+}
+
+// clientAddress is the IP of a peer address "host:port".
+func clientAddress(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}

@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"sort"
+	"sync"
+)
+
+// memoryLog is the Memory store's change log: the last length changes, in
+// version order.
+type memoryLog struct {
+	mu      sync.Mutex
+	length  int
+	changes []Change
+}
+
+func (l *memoryLog) append(c Change) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.changes) >= l.length {
+		n := copy(l.changes, l.changes[len(l.changes)-l.length+1:])
+		clear(l.changes[n:])
+		l.changes = l.changes[:n]
+	}
+	l.changes = append(l.changes, c)
+}
+
+func (l *memoryLog) since(after uint64, limit int) []Change {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := sort.Search(len(l.changes), func(i int) bool { return l.changes[i].Version > after })
+	end := min(len(l.changes), i+max(limit, 0))
+	return append([]Change(nil), l.changes[i:end]...)
+}
+
+// Changes implements ChangeLog.
+func (m *Memory) Changes(ctx context.Context, after uint64, limit int) ([]Change, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return m.log.since(after, limit), nil
+}
+
+// Published implements ChangeLog.
+func (m *Memory) Published() <-chan struct{} { return m.published.Wait() }
+
+var _ ChangeLog = (*Memory)(nil)
