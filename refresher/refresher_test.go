@@ -314,16 +314,18 @@ func TestDiffAgainstPreviousSnapshot(t *testing.T) {
 		t.Errorf("diff = %+v, want %+v", got, want)
 	}
 
-	// Nothing changed: the diff is empty, and the snapshot is still published
-	// (its refreshed_at moves on).
+	// Nothing changed: the snapshot is confirmed, not published again; its
+	// version stays and its refreshed_at moves on.
+	before := current(t, st)
 	if err := r.RefreshNow(t.Context()); err != nil {
 		t.Fatalf("RefreshNow: %v", err)
 	}
-	if !recorder.last.Diff.Empty() {
-		t.Errorf("diff after no change = %+v, want empty", recorder.last.Diff)
+	if recorder.publishes != 1 {
+		t.Errorf("publishes = %d, want 1: an unchanged refresh confirms", recorder.publishes)
 	}
-	if recorder.publishes != 2 {
-		t.Errorf("publishes = %d, want 2", recorder.publishes)
+	if after := current(t, st); after.Version != before.Version || !after.RefreshedAt.After(before.RefreshedAt) {
+		t.Errorf("after an unchanged refresh: version %d → %d, refreshed %v → %v; want the same version, refreshed later",
+			before.Version, after.Version, before.RefreshedAt, after.RefreshedAt)
 	}
 }
 
