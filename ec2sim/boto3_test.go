@@ -15,19 +15,14 @@ import (
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
-// requireBoto3 skips the test where python3 or boto3 is missing.
+// requireBoto3 returns a python3 with boto3, or fails the test with the
+// command that installs it.
 func requireBoto3(t *testing.T) string {
 	t.Helper()
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed: the boto3 wire-compatibility test needs it")
-	}
-	if out, err := exec.Command(python, "-c", "import boto3").CombinedOutput(); err != nil {
-		t.Skipf("boto3 is not importable by python3 (%v): %s", err, bytes.TrimSpace(out))
-	}
-	return python
+	return prereq.Python3WithBoto3(t)
 }
 
 // boto3Result is what testdata/boto3_paginate.py prints.
