@@ -28,8 +28,8 @@ import (
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
-	"github.com/vpnfacade/vpnfacade/internal/prereq"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
 // artifactsEnv names a directory where the browser tests keep their
