@@ -19,6 +19,7 @@ import (
 
 	"github.com/vpnfacade/vpnfacade/ec2query"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
 // The golden responses in testdata/golden are EC2 DescribeClientVpnEndpoints
@@ -133,13 +134,7 @@ func reencode(t *testing.T, g goldenResponse) (*ec2.DescribeClientVpnEndpointsOu
 // element names case-sensitively (the Go SDK does not), so this catches an
 // element our encoder spells differently from AWS.
 func TestGoldenResponsesReadAlikeByBoto3(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 is needed to check the encoding with boto3 (Debian: python3-boto3)")
-	}
-	if out, err := exec.CommandContext(t.Context(), python, "-c", "import boto3").CombinedOutput(); err != nil {
-		t.Fatalf("boto3 is needed to check the encoding (Debian: python3-boto3): %v\n%s", err, out)
-	}
+	python := prereq.Python3WithBoto3(t)
 	args := []string{filepath.Join("testdata", "boto3_read_alike.py")}
 	encodings := make([][]byte, len(goldenResponses))
 	for i, g := range goldenResponses {

@@ -15,19 +15,14 @@ import (
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
-// requireBoto3 skips the test where python3 or boto3 is missing.
+// requireBoto3 returns a python3 with boto3, or fails the test with the
+// command that installs it.
 func requireBoto3(t *testing.T) string {
 	t.Helper()
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed: the boto3 wire-compatibility test needs it")
-	}
-	if out, err := exec.Command(python, "-c", "import boto3").CombinedOutput(); err != nil {
-		t.Skipf("boto3 is not importable by python3 (%v): %s", err, bytes.TrimSpace(out))
-	}
-	return python
+	return prereq.Python3WithBoto3(t)
 }
 
 // boto3Result is what testdata/boto3_paginate.py prints.
@@ -40,6 +35,10 @@ type boto3Result struct {
 		Message string `json:"message"`
 		Status  int    `json:"status"`
 	} `json:"error"`
+	// Model is the installed botocore's ClientVpnEndpoint shape: member
+	// name to its own members, nil for a scalar.
+	Model    map[string]any `json:"model"`
+	Botocore string         `json:"botocore"`
 }
 
 func TestBoto3ReadsEveryField(t *testing.T) {
@@ -69,8 +68,17 @@ func TestBoto3ReadsEveryField(t *testing.T) {
 	if len(got.Endpoints) != len(want) {
 		t.Fatalf("boto3 read %d endpoints, want %d", len(got.Endpoints), len(want))
 	}
+	// botocore parses what its model knows; older ones (Debian 12 ships
+	// 1.29) know fewer members, so the expectation keeps only those. The
+	// members every version since 2022 knows must be among them.
+	for _, m := range []string{"ClientVpnEndpointId", "Status", "DnsServers", "AuthenticationOptions", "Tags", "SessionTimeoutHours", "ClientLoginBannerOptions"} {
+		if _, ok := got.Model[m]; !ok {
+			t.Fatalf("botocore %s's ClientVpnEndpoint has no %s: the model printed is %v", got.Botocore, m, got.Model)
+		}
+	}
 	for i, e := range want {
 		exp := normalizeJSON(t, boto3Shape(e))
+		pruneToModel(exp, got.Model)
 		if !reflect.DeepEqual(got.Endpoints[i], exp) {
 			g, _ := json.MarshalIndent(got.Endpoints[i], "", " ")
 			w, _ := json.MarshalIndent(exp, "", " ")
@@ -108,6 +116,28 @@ func TestBoto3ReadsEveryField(t *testing.T) {
 	}
 }
 
+// pruneToModel deletes from v, recursively, the members model (a botocore
+// member tree) does not have.
+func pruneToModel(v any, model map[string]any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, sub := range v {
+			m, known := model[k]
+			if !known {
+				delete(v, k)
+				continue
+			}
+			if mm, ok := m.(map[string]any); ok {
+				pruneToModel(sub, mm)
+			}
+		}
+	case []any:
+		for _, item := range v {
+			pruneToModel(item, model)
+		}
+	}
+}
+
 // normalizeJSON passes v through JSON so it compares with decoded output.
 func normalizeJSON(t *testing.T, v map[string]any) map[string]any {
 	t.Helper()
@@ -125,7 +155,8 @@ func normalizeJSON(t *testing.T, v map[string]any) map[string]any {
 // boto3Shape is the dict boto3 (botocore 1.43) builds from the XML of e:
 // AWS's member names, lists always present, absent fields absent. botocore
 // 1.43's model has no DevicePostureOptions nor
-// ConnectionLogOptions.IncludeAuthorizationPolicyContext, so it drops them.
+// ConnectionLogOptions.IncludeAuthorizationPolicyContext, so it drops them;
+// pruneToModel drops what an older botocore does not know either.
 func boto3Shape(e *clientvpnv1.ClientVpnEndpoint) map[string]any {
 	m := map[string]any{}
 	putStr(m, "ClientVpnEndpointId", e.ClientVpnEndpointId)

@@ -14,11 +14,25 @@ import (
 // Mutate makes n random changes now, each adding, modifying or deleting one
 // endpoint in a partition that holds data (or adding one to the default
 // partition when none does), and reports them. The choices follow the
-// server's seed.
+// server's seed. Endpoints named by KeepEndpoints are never deleted.
 func (s *Server) Mutate(n int) Mutation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.mutateLocked(n)
+}
+
+// KeepEndpoints makes mutations never delete the endpoints with these ids
+// (they may still be modified), so that an id a document or a demo names
+// exists for as long as the server runs. Each call adds to the kept set.
+func (s *Server) KeepEndpoints(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kept == nil {
+		s.kept = make(map[string]bool, len(ids))
+	}
+	for _, id := range ids {
+		s.kept[id] = true
+	}
 }
 
 // mutateIfDueLocked applies the mutations due at now. The caller holds s.mu.
@@ -76,9 +90,16 @@ func (s *Server) mutateLocked(n int) Mutation {
 			s.modifyLocked(e)
 			s.putLocked(r.key, e)
 			m.Modified = append(m.Modified, r.key.String()+"/"+r.id)
-		default: // delete
+		default: // delete, unless the endpoint is kept: then modify it
 			i := s.rng.IntN(len(refs))
 			r := refs[i]
+			if s.kept[r.id] {
+				e := proto.CloneOf(s.parts[r.key].endpoints[r.id])
+				s.modifyLocked(e)
+				s.putLocked(r.key, e)
+				m.Modified = append(m.Modified, r.key.String()+"/"+r.id)
+				continue
+			}
 			p := s.parts[r.key]
 			delete(p.endpoints, r.id)
 			p.changed()

@@ -145,6 +145,7 @@ type Server struct {
 	mutateEvery  time.Duration
 	mutateCount  int
 	lastMutation time.Time
+	kept         map[string]bool // ids mutations never delete (KeepEndpoints)
 	stats        Stats
 	issued       map[string]issuedKey
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
 // artifactsEnv names a directory where the browser tests keep their
@@ -42,13 +43,11 @@ type browser struct {
 }
 
 // newBrowser starts headless Chromium (the Debian package's binary) for the
-// test. Without Chromium the test fails: .ci/run installs it.
+// test. Without Chromium the test fails, naming the command that installs
+// it (./test installs it).
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("the browser tests need chromium on PATH (apt-get install chromium): %v", err)
-	}
+	path := prereq.Chromium(t)
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,7 +50,8 @@ type watchSettings struct {
 }
 
 // parseConfig reads flags from args, each falling back to its environment
-// variable (getenv) and then to its default.
+// variable (getenv) and then to its default. An error about a value names
+// where the value came from: the flag, or the environment variable.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*settings, error) {
 	c := &settings{}
 	fs := flag.NewFlagSet("vpnfacade", flag.ContinueOnError)
@@ -70,11 +70,14 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
+	// envOf maps each flag to its environment variable. Flags are
+	// registered with their built-in defaults; after parsing, a flag not
+	// given on the command line takes its variable's value through
+	// fs.Set, so that a bad value is reported under the variable's name.
+	envOf := map[string]string{}
 	var regions, roles, origins string
 	str := func(p *string, name, env, def, usage string) {
-		if v := getenv(env); v != "" {
-			def = v
-		}
+		envOf[name] = env
 		fs.StringVar(p, name, def, usage+" ["+env+"]")
 	}
 	str(&c.listen, "listen", "VPNFACADE_LISTEN", ":8080", "address to serve HTTP/1.1 and h2c on")
@@ -104,14 +107,48 @@ Flags:
 	str(&refresh, "refresh-interval", "VPNFACADE_REFRESH_INTERVAL", "60s", "time between refreshes (jittered)")
 	str(&staleness, "max-staleness", "VPNFACADE_MAX_STALENESS", "1h", "refuse reads (Unavailable) when the snapshot is older than this; 0 serves any age")
 	str(&lease, "lease-ttl", "VPNFACADE_LEASE_TTL", "15s", "refresher leader lease duration in Redis; a dead leader is replaced within it")
-	demoDefault := getenv("VPNFACADE_DEMO") == "true" || getenv("VPNFACADE_DEMO") == "1"
-	fs.BoolVar(&c.demo, "demo", demoDefault, "run the built-in EC2 emulator with generated endpoints and read from it [VPNFACADE_DEMO]")
-	fs.IntVar(&c.demoCount, "demo-count", 500, "endpoints the --demo emulator generates")
+	envOf["demo"] = "VPNFACADE_DEMO"
+	fs.BoolVar(&c.demo, "demo", false, "run the built-in EC2 emulator with generated endpoints and read from it [VPNFACADE_DEMO]")
+	envOf["demo-count"] = "VPNFACADE_DEMO_COUNT"
+	fs.IntVar(&c.demoCount, "demo-count", 500, "endpoints the --demo emulator generates [VPNFACADE_DEMO_COUNT]")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q; every setting is a flag", fs.Args())
+	}
+	// source names where each flag's value came from, for error messages:
+	// "--flag", or "VPNFACADE_X (--flag)" when the environment set it.
+	source := map[string]string{}
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env, ok := envOf[f.Name]
+		if !ok {
+			return
+		}
+		source[f.Name] = "--" + f.Name
+		v := getenv(env)
+		if onCommandLine[f.Name] || v == "" {
+			return
+		}
+		source[f.Name] = env + " (--" + f.Name + ")"
+		if err := fs.Set(f.Name, v); err != nil && envErr == nil {
+			want := "is not valid"
+			switch f.Value.(type) {
+			case interface{ IsBoolFlag() bool }:
+				want = "is not one of true, false, 1, 0"
+			case flag.Getter:
+				if _, isInt := f.Value.(flag.Getter).Get().(int); isInt {
+					want = "is not a whole number"
+				}
+			}
+			envErr = fmt.Errorf("%s: %q %s", source[f.Name], truncate(v), want)
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
 	}
 	var err error
 	for _, d := range []struct {
@@ -120,16 +157,16 @@ Flags:
 		p    *time.Duration
 		zero bool
 	}{
-		{"--refresh-interval", refresh, &c.refreshInterval, false},
-		{"--max-staleness", staleness, &c.maxStaleness, true},
-		{"--lease-ttl", lease, &c.leaseTTL, false},
-		{"--read-timeout", readTimeout, &c.readTimeout, false},
-		{"--write-timeout", writeTimeout, &c.writeTimeout, false},
-		{"--shutdown-grace", grace, &c.shutdownGrace, false},
-		{"--watch-heartbeat", heartbeat, &c.watch.heartbeat, false},
+		{"refresh-interval", refresh, &c.refreshInterval, false},
+		{"max-staleness", staleness, &c.maxStaleness, true},
+		{"lease-ttl", lease, &c.leaseTTL, false},
+		{"read-timeout", readTimeout, &c.readTimeout, false},
+		{"write-timeout", writeTimeout, &c.writeTimeout, false},
+		{"shutdown-grace", grace, &c.shutdownGrace, false},
+		{"watch-heartbeat", heartbeat, &c.watch.heartbeat, false},
 	} {
 		if *d.p, err = time.ParseDuration(d.s); err != nil || *d.p < 0 || (!d.zero && *d.p == 0) {
-			return nil, fmt.Errorf("%s: %q is not a positive duration such as 30s or 5m", d.name, d.s)
+			return nil, fmt.Errorf("%s: %q is not a positive duration such as 30s or 5m", source[d.name], truncate(d.s))
 		}
 	}
 	for _, n := range []struct {
@@ -137,13 +174,13 @@ Flags:
 		s    string
 		p    *int
 	}{
-		{"--watch-retention", retention, &c.watch.retention},
-		{"--watch-queue", queue, &c.watch.queue},
-		{"--max-watchers", maxStreams, &c.watch.maxStreams},
-		{"--max-watchers-per-address", maxPerAddr, &c.watch.maxPerAddress},
+		{"watch-retention", retention, &c.watch.retention},
+		{"watch-queue", queue, &c.watch.queue},
+		{"max-watchers", maxStreams, &c.watch.maxStreams},
+		{"max-watchers-per-address", maxPerAddr, &c.watch.maxPerAddress},
 	} {
 		if *n.p, err = strconv.Atoi(n.s); err != nil || *n.p < 1 {
-			return nil, fmt.Errorf("%s: %q is not a positive integer", n.name, truncate(n.s))
+			return nil, fmt.Errorf("%s: %q is not a positive integer", source[n.name], truncate(n.s))
 		}
 	}
 	c.regions, c.assumeRoles, c.allowedOrigins = splitList(regions), splitList(roles), splitList(origins)
@@ -151,28 +188,31 @@ Flags:
 		return nil, err
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
-		return nil, errors.New("--tls-cert and --tls-key go together")
+		return nil, fmt.Errorf("%s and %s go together", source["tls-cert"], source["tls-key"])
 	}
 	switch c.logFormat {
 	case "auto", "json", "text":
 	default:
-		return nil, fmt.Errorf("--log-format: %q is not one of auto, json, text", c.logFormat)
+		return nil, fmt.Errorf("%s: %q is not one of auto, json, text", source["log-format"], truncate(c.logFormat))
 	}
 	if c.maxLists, err = strconv.Atoi(maxLists); err != nil || c.maxLists < 0 {
-		return nil, fmt.Errorf("--max-concurrent-lists: %q is not a whole number ≥ 0", maxLists)
+		return nil, fmt.Errorf("%s: %q is not a whole number ≥ 0", source["max-concurrent-lists"], truncate(maxLists))
 	}
 	if c.demoCount < 0 {
-		return nil, fmt.Errorf("--demo-count: %d is negative", c.demoCount)
+		return nil, fmt.Errorf("%s: %d is negative", source["demo-count"], c.demoCount)
 	}
 	return c, nil
 }
 
-// truncate keeps at most 64 characters of a value for an error message.
+// maxEcho is how much of a bad value an error message repeats.
+const maxEcho = 64
+
+// truncate shortens s to maxEcho bytes for an error message.
 func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
+	if len(s) <= maxEcho {
+		return s
 	}
-	return s
+	return s[:maxEcho] + "…"
 }
 
 // splitList splits a comma-separated list, dropping blanks.

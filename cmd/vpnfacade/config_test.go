@@ -59,6 +59,8 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"extra"}, nil, "unexpected arguments"},
 		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
+		{[]string{"--demo-count", "-1"}, nil, "--demo-count"},
+		{[]string{"--demo-count", "many"}, nil, "-demo-count"},
 	}
 	for _, tc := range cases {
 		var stderr bytes.Buffer
@@ -69,18 +71,91 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 	}
 }
 
+// TestConfigErrorsFromTheEnvironmentNameTheVariable: a value set through
+// the environment is reported under the variable's name, which is what the
+// operator has to fix (the flag may appear nowhere in their deployment).
+func TestConfigErrorsFromTheEnvironmentNameTheVariable(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"VPNFACADE_REFRESH_INTERVAL": "0s"}, []string{"VPNFACADE_REFRESH_INTERVAL (--refresh-interval)", `"0s"`, "positive duration"}},
+		{map[string]string{"VPNFACADE_MAX_STALENESS": "soon"}, []string{"VPNFACADE_MAX_STALENESS (--max-staleness)", `"soon"`}},
+		{map[string]string{"VPNFACADE_LEASE_TTL": "-5s"}, []string{"VPNFACADE_LEASE_TTL (--lease-ttl)"}},
+		{map[string]string{"VPNFACADE_LOG_FORMAT": "xml"}, []string{"VPNFACADE_LOG_FORMAT (--log-format)", "auto, json, text"}},
+		{map[string]string{"VPNFACADE_TLS_CERT": "a.pem"}, []string{"VPNFACADE_TLS_CERT (--tls-cert) and --tls-key go together"}},
+		{map[string]string{"VPNFACADE_DEMO": "yes"}, []string{"VPNFACADE_DEMO (--demo)", `"yes"`, "true, false, 1, 0"}},
+		{map[string]string{"VPNFACADE_DEMO_COUNT": "lots"}, []string{"VPNFACADE_DEMO_COUNT (--demo-count)", `"lots"`, "whole number"}},
+		{map[string]string{"VPNFACADE_DEMO_COUNT": "-3"}, []string{"VPNFACADE_DEMO_COUNT (--demo-count)", "negative"}},
+		// A long bad value is not echoed whole.
+		{map[string]string{"VPNFACADE_REFRESH_INTERVAL": strings.Repeat("x", 200)}, []string{"VPNFACADE_REFRESH_INTERVAL", strings.Repeat("x", 64) + "…"}},
+	}
+	for _, tc := range cases {
+		var stderr bytes.Buffer
+		_, err := parseConfig(nil, env(tc.env), &stderr)
+		if err == nil {
+			t.Errorf("parseConfig(env %v) succeeded; want an error", tc.env)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("parseConfig(env %v) = %q; want it to contain %q", tc.env, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), strings.Repeat("x", 65)) {
+			t.Errorf("the error echoes more than 64 characters of the value: %q", err)
+		}
+	}
+	// The same bad value given as a flag is reported under the flag.
+	_, err := parseConfig([]string{"--refresh-interval", "0s"}, env(nil), &bytes.Buffer{})
+	if err == nil || !strings.HasPrefix(err.Error(), "--refresh-interval: ") {
+		t.Errorf("--refresh-interval 0s = %v; want an error starting with the flag", err)
+	}
+	// A flag on the command line wins over a bad variable, which is then
+	// not looked at.
+	c, err := parseConfig([]string{"--demo-count", "7"}, env(map[string]string{"VPNFACADE_DEMO_COUNT": "lots"}), &bytes.Buffer{})
+	if err != nil || c.demoCount != 7 {
+		t.Errorf("--demo-count 7 with VPNFACADE_DEMO_COUNT=lots = %+v, %v; want 7", c, err)
+	}
+}
+
+// TestConfigDemoFromTheEnvironment: --demo and --demo-count have their
+// variables like every other flag.
+func TestConfigDemoFromTheEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		env       map[string]string
+		demo      bool
+		demoCount int
+	}{
+		{nil, false, 500},
+		{map[string]string{"VPNFACADE_DEMO": "true", "VPNFACADE_DEMO_COUNT": "20"}, true, 20},
+		{map[string]string{"VPNFACADE_DEMO": "1"}, true, 500},
+		{map[string]string{"VPNFACADE_DEMO": "false"}, false, 500},
+		{map[string]string{"VPNFACADE_DEMO": "0", "VPNFACADE_DEMO_COUNT": "0"}, false, 0},
+	} {
+		c, err := parseConfig(nil, env(tc.env), &bytes.Buffer{})
+		if err != nil {
+			t.Errorf("env %v: %v", tc.env, err)
+			continue
+		}
+		if c.demo != tc.demo || c.demoCount != tc.demoCount {
+			t.Errorf("env %v: demo %v, demo count %d; want %v, %d", tc.env, c.demo, c.demoCount, tc.demo, tc.demoCount)
+		}
+	}
+}
+
 func TestHelpDocumentsEveryFlag(t *testing.T) {
 	var stderr bytes.Buffer
 	_, err := parseConfig([]string{"--help"}, env(nil), &stderr)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help = %v, want flag.ErrHelp", err)
 	}
-	for _, f := range []string{"listen", "redis-url", "regions", "assume-roles", "refresh-interval", "demo", "max-staleness", "lease-ttl", "allowed-origins", "tls-cert", "tls-key", "namespace", "account-id"} {
+	for _, f := range []string{"listen", "redis-url", "regions", "assume-roles", "refresh-interval", "demo", "demo-count", "max-staleness", "lease-ttl", "allowed-origins", "tls-cert", "tls-key", "namespace", "account-id"} {
 		if !strings.Contains(stderr.String(), "-"+f) {
 			t.Errorf("--help does not document --%s", f)
 		}
 	}
-	for _, v := range []string{"VPNFACADE_LISTEN", "VPNFACADE_REDIS_URL", "VPNFACADE_REGIONS", "VPNFACADE_ASSUME_ROLES", "VPNFACADE_REFRESH_INTERVAL"} {
+	for _, v := range []string{"VPNFACADE_LISTEN", "VPNFACADE_REDIS_URL", "VPNFACADE_REGIONS", "VPNFACADE_ASSUME_ROLES", "VPNFACADE_REFRESH_INTERVAL", "VPNFACADE_DEMO", "VPNFACADE_DEMO_COUNT"} {
 		if !strings.Contains(stderr.String(), v) {
 			t.Errorf("--help does not name %s", v)
 		}

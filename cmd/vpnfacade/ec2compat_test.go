@@ -14,19 +14,14 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/vpnfacade/vpnfacade/ec2sim"
+	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
 // TestEC2CompatibleBoto3 asks the emulator (standing in for AWS) and
 // vpnfacade the same DescribeClientVpnEndpoints questions with boto3 and
 // requires the same parsed answers, field for field, and the same errors.
 func TestEC2CompatibleBoto3(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
-	}
-	if err := exec.Command(python, "-c", "import boto3").Run(); err != nil {
-		t.Skip("boto3 is not installed for python3")
-	}
+	python := prereq.Python3WithBoto3(t)
 	s := startSim(t, 400, ec2sim.Options{})
 	f := startFacade(t, s, "")
 	waitServing(t, f.url)

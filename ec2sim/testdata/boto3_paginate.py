@@ -4,15 +4,30 @@ Usage: boto3_paginate.py ENDPOINT_URL REGION PAGE_SIZE
 
 Pages through DescribeClientVpnEndpoints with boto3's paginator, makes one
 filtered call and one invalid call, and prints a JSON document:
-{"pages": N, "endpoints": [...], "filtered": [ids], "error": {"code", "status"}}.
+{"pages": N, "endpoints": [...], "filtered": [ids], "error": {"code", "status"},
+ "model": {...}, "botocore": "1.29.27"}.
+"model" is the ClientVpnEndpoint shape of the installed botocore: for each
+member its own members (structures and lists of structures), else null.
+botocore parses only the members its model knows, and distributions ship
+different versions (Debian 12's python3-boto3 has botocore 1.29).
 """
 
 import json
 import sys
 
 import boto3
+import botocore
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+
+def members(shape):
+    """The member tree of a botocore shape, for the test to compare with."""
+    if shape.type_name == "list":
+        return members(shape.member)
+    if shape.type_name == "structure":
+        return {name: members(m) for name, m in shape.members.items()}
+    return None
 
 
 def main():
@@ -55,6 +70,8 @@ def main():
             "endpoints": endpoints,
             "filtered": [e["ClientVpnEndpointId"] for e in filtered],
             "error": error,
+            "model": members(client.meta.service_model.shape_for("ClientVpnEndpoint")),
+            "botocore": botocore.__version__,
         },
         sys.stdout,
         default=str,

@@ -4,7 +4,7 @@
 // failure drills. It never touches a Redis it did not start.
 //
 // redis-server must be installed (Debian package redis-server); when it is
-// not, the test fails with a message saying so instead of skipping.
+// not, the test fails with the command that installs it instead of skipping.
 package redistest
 
 import (
@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
 // readyTimeout bounds how long a starting server may take to answer PING.
@@ -90,14 +92,7 @@ func startWith(t testing.TB, clusterBus bool, args []string, sentinel string) *S
 
 func lookBinary(t testing.TB) string {
 	t.Helper()
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/redis-server"); err == nil {
-		return "/usr/bin/redis-server"
-	}
-	t.Fatalf("redistest: redis-server is not installed; these tests need a real Redis: install it (Debian: apt-get install redis-server)")
-	return ""
+	return prereq.RedisServer(t)
 }
 
 // freePort returns a loopback port nobody listens on; with clusterBus, the
