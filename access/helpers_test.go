@@ -39,3 +39,13 @@ func readAll(t *testing.T, res *http.Response) string {
 	}
 	return string(b)
 }
+
+// writeTemp writes data to a file in a temporary directory and returns its path.
+func writeTemp(tb testing.TB, data string) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "access.yaml")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
