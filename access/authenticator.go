@@ -185,13 +185,20 @@ func certIdentity(state *tls.ConnectionState) string {
 	return leaf.Subject.CommonName
 }
 
-// HTTP authenticates a Connect, gRPC or gRPC-Web request. A bearer token,
-// when the request has an Authorization header, decides: it must be valid,
-// even on a connection with a client certificate, so a wrong token is never
-// covered up. Without one, a verified client certificate decides. Without
-// either the request is ReasonMissing.
+// HTTP authenticates a Connect, gRPC or gRPC-Web request: Credentials with
+// the request's headers and TLS connection state.
 func (a *Authenticator) HTTP(r *http.Request) (*Principal, error) {
-	if values := r.Header.Values("Authorization"); len(values) > 0 {
+	return a.Credentials(r.Header, r.TLS)
+}
+
+// Credentials authenticates a caller by its request headers and its TLS
+// connection state (nil: not TLS). A bearer token, when there is an
+// Authorization header, decides: it must be valid, even on a connection
+// with a client certificate, so a wrong token is never covered up. Without
+// one, a verified client certificate decides. Without either the caller is
+// ReasonMissing.
+func (a *Authenticator) Credentials(header http.Header, state *tls.ConnectionState) (*Principal, error) {
+	if values := header.Values("Authorization"); len(values) > 0 {
 		if len(values) > 1 {
 			return nil, denied(ReasonMalformed, "more than one Authorization header")
 		}
@@ -201,8 +208,8 @@ func (a *Authenticator) HTTP(r *http.Request) (*Principal, error) {
 		}
 		return a.Bearer(token)
 	}
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		return a.Certificate(r.TLS)
+	if state != nil && len(state.VerifiedChains) > 0 {
+		return a.Certificate(state)
 	}
 	return nil, denied(ReasonMissing, "no credentials: send Authorization: Bearer <token> or a client certificate")
 }
