@@ -34,9 +34,12 @@ const (
 	ReasonOutOfScope Reason = "out_of_scope"
 )
 
-// EC2 error codes of denied requests, as EC2 sends them (see the "Error codes
-// for the Amazon EC2 API" reference; AuthFailure and SignatureDoesNotMatch
-// travel with 401 and 403 as EC2 sends them).
+// EC2 error codes of denied requests. The codes are EC2's common client
+// errors (the "Error codes for the Amazon EC2 API" reference). Their HTTP
+// statuses follow what EC2 is seen to send: AuthFailure 401,
+// SignatureDoesNotMatch 403; RequestExpired and IncompleteSignature 400 as
+// AWS's common errors list them; MissingAuthenticationToken gets 401 like
+// AuthFailure (EC2 documents no status per code, and SDKs go by the code).
 const (
 	CodeMissingAuthenticationToken = "MissingAuthenticationToken"
 	CodeIncompleteSignature        = "IncompleteSignature"
