@@ -54,6 +54,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 Connect, gRPC, gRPC-Web and the EC2 Query API.
 
 Usage: vpnfacade [flags]
+       vpnfacade access new-token | new-access-key   (new credentials for --access-file)
 
 Each flag falls back to the environment variable in brackets. AWS settings
 (credentials, AWS_REGION, AWS_ENDPOINT_URL_EC2, retry mode) come from the
