@@ -55,9 +55,10 @@ func (s *Scope) Regions() []string { return append([]string(nil), s.regions.sour
 // validated pattern are '*' and '?').
 type patternSet struct {
 	source []string
-	all    bool     // a bare "*"
-	exact  []string // no wildcard
-	globs  []string
+	all      bool     // a bare "*"
+	exact    []string // no wildcard
+	prefixes []string // "eu-*": the part before the one trailing *
+	globs    []string
 }
 
 func newPatternSet(patterns []string) patternSet {
@@ -66,6 +67,8 @@ func newPatternSet(patterns []string) patternSet {
 		switch {
 		case p == "*":
 			ps.all = true
+		case strings.IndexAny(p, "*?") == len(p)-1 && p[len(p)-1] == '*':
+			ps.prefixes = append(ps.prefixes, p[:len(p)-1])
 		case strings.ContainsAny(p, "*?"):
 			if _, err := path.Match(p, ""); err != nil {
 				panic("access: invalid pattern " + clip(p) + ": " + err.Error())
@@ -84,6 +87,11 @@ func (ps *patternSet) match(s string) bool {
 	}
 	for _, e := range ps.exact {
 		if e == s {
+			return true
+		}
+	}
+	for _, p := range ps.prefixes {
+		if strings.HasPrefix(s, p) {
 			return true
 		}
 	}
