@@ -54,7 +54,7 @@ func (s *Scope) Regions() []string { return append([]string(nil), s.regions.sour
 // directly, globs go through path.Match (whose only metacharacters in a
 // validated pattern are '*' and '?').
 type patternSet struct {
-	source []string
+	source   []string
 	all      bool     // a bare "*"
 	exact    []string // no wildcard
 	prefixes []string // "eu-*": the part before the one trailing *

@@ -27,7 +27,6 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
@@ -168,7 +167,7 @@ func TestAccessEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := startSimWith(t, data)
+	sim := startSimWith(t, data).sim // the emulator's default account is e2eAccount
 
 	oneToken, limitedToken, euToken := issued(t, "new-token"), issued(t, "new-token"), issued(t, "new-token")
 	oneKey, euKey := issued(t, "new-access-key"), issued(t, "new-access-key")
@@ -436,25 +435,4 @@ func writeAccessFile(t *testing.T, path, data string) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// startSimWith serves the given endpoints from an in-process emulator.
-func startSimWith(t *testing.T, data []*clientvpnv1.ClientVpnEndpoint) *sim {
-	t.Helper()
-	endpoints := make([]*clientvpnv1.ClientVpnEndpoint, len(data))
-	for i, e := range data {
-		endpoints[i] = proto.CloneOf(e)
-	}
-	srv, err := ec2sim.New(ec2sim.Options{Endpoints: endpoints, DefaultRegion: e2eRegions[0], DefaultAccount: e2eAccount})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
-	return &sim{Server: srv, url: "http://" + ln.Addr().String(), data: data}
 }
