@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/access"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 	"github.com/vpnfacade/vpnfacade/snapshot"
@@ -35,7 +36,8 @@ const (
 // a store.
 type ClientVpnService struct {
 	reader *Reader
-	watch  *WatchHub // nil: WatchClientVpnEndpoints is unimplemented
+	watch  *WatchHub             // nil: WatchClientVpnEndpoints is unimplemented
+	auth   *access.Authenticator // nil: access control off; audits denials
 }
 
 var _ clientvpnv1connect.ClientVpnServiceHandler = (*ClientVpnService)(nil)
@@ -62,6 +64,7 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 		Filters:   make([]snapshot.Filter, len(req.GetFilters())),
 		Limit:     limit,
 		NextToken: req.GetNextToken(),
+		Within:    withinScope(ctx),
 	}
 	for i, f := range req.GetFilters() {
 		q.Filters[i] = snapshot.Filter{Name: f.GetName(), Values: f.GetValues()}
@@ -75,6 +78,10 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 		return nil, s.reader.connectError(ctx, err)
 	}
 	if req.GetDryRun() {
+		if err := dryRunScope(ctx, q); err != nil {
+			s.audit(ctx, err)
+			return nil, accessConnectError(err)
+		}
 		return nil, s.reader.connectError(ctx, errDryRun())
 	}
 	if !admit(ctx) {
@@ -109,7 +116,7 @@ func (s *ClientVpnService) GetClientVpnEndpoint(ctx context.Context, req *client
 	if err != nil {
 		return nil, s.reader.connectError(ctx, err)
 	}
-	e, err := view.Get(req.GetClientVpnEndpointId(), req.GetRegion(), req.GetAccountId())
+	e, err := view.GetWithin(withinScope(ctx), req.GetClientVpnEndpointId(), req.GetRegion(), req.GetAccountId())
 	if err != nil {
 		return nil, s.reader.connectError(ctx, err)
 	}
@@ -126,6 +133,19 @@ func (s *ClientVpnService) GetClientVpnEndpoint(ctx context.Context, req *client
 func wantsJSON(ctx context.Context) bool {
 	info, ok := connect.CallInfoForHandlerContext(ctx)
 	return ok && requestWantsJSON(info)
+}
+
+// audit logs a denial made after authentication.
+func (s *ClientVpnService) audit(ctx context.Context, err error) {
+	if s.auth == nil {
+		return
+	}
+	p, _ := access.FromContext(ctx)
+	procedure, protocol := "", ""
+	if info, ok := connect.CallInfoForHandlerContext(ctx); ok {
+		procedure, protocol = info.Spec().Procedure, info.Peer().Protocol
+	}
+	s.auth.Audit(ctx, p, protocol, procedure, err)
 }
 
 func errDryRun() error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/access"
 	"github.com/vpnfacade/vpnfacade/ec2query"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/snapshot"
@@ -31,7 +32,8 @@ type EC2Handler struct {
 	reader  *Reader
 	regions []string
 	logger  *slog.Logger
-	metrics *requestMetrics // nil: not recorded
+	metrics *requestMetrics       // nil: not recorded
+	auth    *access.Authenticator // nil: access control off
 }
 
 // NewEC2Handler returns the EC2-compatible handler for a cache holding
@@ -76,6 +78,20 @@ func (h *EC2Handler) observe(action, code string, start time.Time) {
 
 // serve answers one request; an error is written by ServeHTTP.
 func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID string) (action string, err error) {
+	var principal *access.Principal
+	if h.auth != nil {
+		// Verified before the form is read: verification reads the body
+		// and puts it back.
+		signed, err := h.auth.SigV4(r)
+		principal = signed.Principal
+		if err == nil {
+			err = access.Authorize(principal)
+		}
+		if err != nil {
+			h.auth.Audit(r.Context(), principal, access.ProtocolEC2, h.auditAction(w, r), err)
+			return "", accessEC2Error(err)
+		}
+	}
 	form, err := ec2query.ReadFormWithin(w, r, ec2Limits)
 	if err != nil {
 		return "", err
@@ -108,9 +124,21 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 		// only there is not found.
 		q.Within = func(p vpnfacade.PartitionKey) bool { return p.Region == region }
 	}
+	if principal != nil && !principal.Scope().All() {
+		// And so are those of accounts and regions the caller may not read.
+		scope := principal.Scope()
+		q.Within = func(p vpnfacade.PartitionKey) bool {
+			return (region == "" || p.Region == region) && scope.Allows(p.AccountID, p.Region)
+		}
+	}
 	if req.DryRun {
 		if err := snapshot.ValidateQuery(q); err != nil {
 			return action, err
+		}
+		if principal != nil && !principal.Scope().AllowsRegion(region) {
+			err := &access.Error{Reason: access.ReasonOutOfScope, Message: "You are not authorized to perform this operation."}
+			h.auth.Audit(r.Context(), principal, access.ProtocolEC2, action, err)
+			return action, accessEC2Error(err)
 		}
 		return action, vpnfacade.Errorf(vpnfacade.EDRYRUN, vpnfacade.FieldDryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
@@ -136,6 +164,17 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 		h.logger.DebugContext(r.Context(), "writing ec2 response", "error", err)
 	}
 	return action, nil
+}
+
+// auditAction names the action of a denied request for the audit log: the
+// form's Action when it is one this handler serves, else "unknown", so
+// that nothing a caller chose reaches the log.
+func (h *EC2Handler) auditAction(w http.ResponseWriter, r *http.Request) string {
+	form, err := ec2query.ReadForm(w, r, MaxRequestBytes)
+	if err == nil && form.Get("Action") == ec2query.ActionDescribeClientVpnEndpoints {
+		return ec2query.ActionDescribeClientVpnEndpoints
+	}
+	return "unknown"
 }
 
 // region returns the region a request is for: its SigV4 credential scope's,

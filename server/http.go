@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/cors"
 
+	"github.com/vpnfacade/vpnfacade/access"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 )
 
@@ -44,6 +46,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Page, when set, serves the browser page on GET / and GET /app.js.
 	Page http.Handler
+	// Access, when set, authenticates and authorizes every read:
+	// ClientVpnService calls (bearer token or client certificate) and the
+	// EC2-compatible endpoint (SigV4). Health, reflection and the browser
+	// page's static files stay open. Nil: the service is open to anyone who
+	// can reach it.
+	Access *access.Authenticator
+	// MetricsElsewhere leaves /metrics off this handler, because it is
+	// served on its own listener (--metrics-listen). Registry still
+	// receives the request metrics.
+	MetricsElsewhere bool
 	// MaxConcurrentLists bounds the expensive calls (List, and every EC2
 	// call) this handler works on at once; beyond it, a call waits up to
 	// ListQueueTimeout for a slot, then is shed (Connect Unavailable, EC2
@@ -107,11 +119,14 @@ func NewHandler(opts Options) http.Handler {
 	var interceptors []connect.Interceptor
 	mux := http.NewServeMux()
 	ec2 := NewEC2Handler(opts.Reader, opts.Regions, logger)
+	ec2.auth = opts.Access
 	if opts.Registry != nil {
 		metrics := newRequestMetrics(opts.Registry)
 		interceptors = append(interceptors, metrics)
 		ec2.metrics = metrics
-		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+		if !opts.MetricsElsewhere {
+			mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+		}
 	}
 	handlerOpts := append([]connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
@@ -119,9 +134,15 @@ func NewHandler(opts Options) http.Handler {
 		connect.WithCodec(protoCodec{}),
 		connect.WithCodec(jsonCodec{}),
 	}, CompressionOptions()...)
-	svc := NewClientVpnService(opts.Reader)
-	svc.watch = opts.Watch
-	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(svc, handlerOpts...))
+	service := NewClientVpnService(opts.Reader)
+	service.watch = opts.Watch
+	serviceOpts := handlerOpts
+	if opts.Access != nil {
+		// After the metrics interceptor, so denied calls are counted too.
+		service.auth = opts.Access
+		serviceOpts = append(slices.Clone(handlerOpts), connect.WithInterceptors(&accessInterceptor{auth: opts.Access}))
+	}
+	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(service, serviceOpts...))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{reader: opts.Reader}, handlerOpts...))
 	reflector := grpcreflect.NewStaticReflector(
 		clientvpnv1connect.ClientVpnServiceName,
@@ -146,6 +167,9 @@ func NewHandler(opts Options) http.Handler {
 	}
 
 	var h http.Handler = &connectGETBase64{next: mux, errors: connect.NewErrorWriter(handlerOpts...)}
+	if opts.Access != nil {
+		h = withTLSState(h)
+	}
 	h = newAdmission(opts.MaxConcurrentLists, opts.ListQueueTimeout).middleware(h)
 	// Envelopes (gRPC, gRPC-Web) add 5 bytes to the message connect-go
 	// limits to MaxRequestBytes.

@@ -15,6 +15,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vpnfacade/vpnfacade/access"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
@@ -374,7 +375,8 @@ type watchStream struct {
 
 func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEndpointsRequest, stream *connect.ServerStream[clientvpnv1.WatchClientVpnEndpointsResponse]) error {
 	reader := h.opts.Reader
-	sel := snapshot.Query{IDs: req.GetClientVpnEndpointIds(), Filters: make([]snapshot.Filter, len(req.GetFilters()))}
+	// The caller's scope (access rules) applies to every message, as to List.
+	sel := snapshot.Query{IDs: req.GetClientVpnEndpointIds(), Filters: make([]snapshot.Filter, len(req.GetFilters())), Within: withinScope(ctx)}
 	for i, f := range req.GetFilters() {
 		sel.Filters[i] = snapshot.Filter{Name: f.GetName(), Values: f.GetValues()}
 	}
@@ -391,7 +393,7 @@ func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEnd
 	ws := &watchStream{
 		hub: h, ids: sel.IDs, stream: stream,
 		q: filterQuery(sel),
-		w: &watcher{match: match, key: selectionKey(req), queue: make(chan *clientvpnv1.WatchClientVpnEndpointsResponse, h.opts.Queue)},
+		w: &watcher{match: match, key: selectionKey(ctx, req), queue: make(chan *clientvpnv1.WatchClientVpnEndpointsResponse, h.opts.Queue)},
 	}
 	defer h.unregister(ws.w)
 
@@ -410,7 +412,7 @@ func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEnd
 			if err != nil {
 				return reader.connectError(ctx, err)
 			}
-			if _, err := view.List(ctx, snapshot.Query{IDs: sel.IDs, Limit: 1}); err != nil {
+			if _, err := view.List(ctx, snapshot.Query{IDs: sel.IDs, Limit: 1, Within: sel.Within}); err != nil {
 				return reader.connectError(ctx, err)
 			}
 		}
@@ -599,7 +601,7 @@ func (ws *watchStream) pump(ctx context.Context) error {
 // filterQuery expresses a selection's ids as an endpoint-id filter, which,
 // unlike ids, does not require each to exist.
 func filterQuery(sel snapshot.Query) snapshot.Query {
-	q := snapshot.Query{Filters: sel.Filters}
+	q := snapshot.Query{Filters: sel.Filters, Within: sel.Within}
 	if len(sel.IDs) > 0 {
 		escaped := make([]string, len(sel.IDs))
 		r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`)
@@ -612,9 +614,13 @@ func filterQuery(sel snapshot.Query) snapshot.Query {
 }
 
 // selectionKey identifies a request's selection: watchers with equal keys
-// share the fan-out's messages.
-func selectionKey(req *clientvpnv1.WatchClientVpnEndpointsRequest) string {
+// share the fan-out's messages. The caller's principal is part of it, since
+// access rules may show two callers different parts of the data.
+func selectionKey(ctx context.Context, req *clientvpnv1.WatchClientVpnEndpointsRequest) string {
 	var b strings.Builder
+	if p, ok := access.FromContext(ctx); ok {
+		fmt.Fprintf(&b, "p%d:%s", len(p.Name()), p.Name())
+	}
 	for _, id := range req.GetClientVpnEndpointIds() {
 		fmt.Fprintf(&b, "i%d:%s", len(id), id)
 	}

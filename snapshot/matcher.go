@@ -1,11 +1,14 @@
 package snapshot
 
+import "github.com/vpnfacade/vpnfacade"
+
 // Matcher tells whether one endpoint is selected by a query's ids and
 // filters, as List selects it; watchers use it on each change. It is safe
 // for concurrent use.
 type Matcher struct {
 	ids     map[string]bool // nil: any id
 	filters []compiledFilter
+	within  func(vpnfacade.PartitionKey) bool
 }
 
 // NewMatcher validates q's ids and filters as List does (its Limit and
@@ -16,7 +19,7 @@ func NewMatcher(q Query) (*Matcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Matcher{filters: p.filters}
+	m := &Matcher{filters: p.filters, within: q.Within}
 	for i := range m.filters {
 		// The per-value memo is for one query on one goroutine.
 		m.filters[i].matched = nil
@@ -32,6 +35,9 @@ func NewMatcher(q Query) (*Matcher, error) {
 
 // Match reports whether e is selected.
 func (m *Matcher) Match(e *Endpoint) bool {
+	if m.within != nil && !m.within(e.Partition()) {
+		return false
+	}
 	if m.ids != nil && !m.ids[e.id] {
 		return false
 	}

@@ -222,6 +222,13 @@ func (s *Snapshot) PartitionsStale() bool {
 // not empty, narrow the match; when several partitions hold the id and the
 // call does not narrow it to one, the first in snapshot order is returned.
 func (s *Snapshot) Get(id, region, accountID string) (*Endpoint, error) {
+	return s.GetWithin(nil, id, region, accountID)
+}
+
+// GetWithin is Get seeing only the partitions within accepts (nil: all),
+// as Query.Within does for List: an endpoint outside them is not found, so
+// its existence does not leak.
+func (s *Snapshot) GetWithin(within func(vpnfacade.PartitionKey) bool, id, region, accountID string) (*Endpoint, error) {
 	if id == "" {
 		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, vpnfacade.FieldID, "required")
 	}
@@ -230,7 +237,8 @@ func (s *Snapshot) Get(id, region, accountID string) (*Endpoint, error) {
 	}
 	for i := s.search(sortKey{id: id}); i < len(s.endpoints) && s.endpoints[i].id == id; i++ {
 		e := &s.endpoints[i]
-		if (region == "" || e.region == region) && (accountID == "" || e.account == accountID) {
+		if (region == "" || e.region == region) && (accountID == "" || e.account == accountID) &&
+			(within == nil || within(e.Partition())) {
 			return e, nil
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,6 +38,9 @@ type settings struct {
 	writeTimeout    time.Duration
 	shutdownGrace   time.Duration
 	maxLists        int
+	accessFile      string
+	tlsClientCA     string
+	metricsListen   string
 	watch           watchSettings
 }
 
@@ -61,6 +65,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 Connect, gRPC, gRPC-Web and the EC2 Query API.
 
 Usage: vpnfacade [flags]
+       vpnfacade access new-token | new-access-key   (new credentials for --access-file)
 
 Each flag falls back to the environment variable in brackets. AWS settings
 (credentials, AWS_REGION, AWS_ENDPOINT_URL_EC2, retry mode) come from the
@@ -90,6 +95,9 @@ Flags:
 	str(&origins, "allowed-origins", "VPNFACADE_ALLOWED_ORIGINS", "", "comma-separated browser origins allowed by CORS (* for any); empty disables CORS")
 	str(&c.tlsCert, "tls-cert", "VPNFACADE_TLS_CERT", "", "TLS certificate file (serves HTTPS when given with --tls-key)")
 	str(&c.tlsKey, "tls-key", "VPNFACADE_TLS_KEY", "", "TLS private key file")
+	str(&c.accessFile, "access-file", "VPNFACADE_ACCESS_FILE", "", "access file (YAML): principals, their credentials and the accounts and regions each may read; reloaded on change and on SIGHUP. Empty: the service is open to anyone who can reach it")
+	str(&c.tlsClientCA, "tls-client-ca", "VPNFACADE_TLS_CLIENT_CA", "", "PEM file of the CAs whose client certificates are accepted (mTLS); with --access-file a certificate's identity picks the principal, without it a verified certificate is required and reads everything")
+	str(&c.metricsListen, "metrics-listen", "VPNFACADE_METRICS_LISTEN", "", "address to serve /metrics and /debug/pprof/ on, apart from the API (e.g. 127.0.0.1:9090); empty: /metrics is served with the API")
 	str(&c.pprofListen, "pprof-listen", "VPNFACADE_PPROF_LISTEN", "", "address to serve Go's net/http/pprof profiles on, apart from the API (e.g. 127.0.0.1:6060); empty: off")
 	str(&c.logFormat, "log-format", "VPNFACADE_LOG_FORMAT", "auto", "log format: json, text, or auto (text on a terminal, else json)")
 	var refresh, staleness, lease, readTimeout, writeTimeout, grace, maxLists string
@@ -189,6 +197,9 @@ Flags:
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, fmt.Errorf("%s and %s go together", source["tls-cert"], source["tls-key"])
+	}
+	if c.tlsClientCA != "" && c.tlsCert == "" {
+		return nil, errors.New("--tls-client-ca needs --tls-cert and --tls-key: client certificates travel over TLS")
 	}
 	switch c.logFormat {
 	case "auto", "json", "text":

@@ -61,6 +61,7 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"--demo-count", "-1"}, nil, "--demo-count"},
 		{[]string{"--demo-count", "many"}, nil, "-demo-count"},
+		{[]string{"--tls-client-ca", "ca.pem"}, nil, "--tls-client-ca needs --tls-cert"},
 	}
 	for _, tc := range cases {
 		var stderr bytes.Buffer
@@ -150,12 +151,12 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help = %v, want flag.ErrHelp", err)
 	}
-	for _, f := range []string{"listen", "redis-url", "regions", "assume-roles", "refresh-interval", "demo", "demo-count", "max-staleness", "lease-ttl", "allowed-origins", "tls-cert", "tls-key", "namespace", "account-id"} {
+	for _, f := range []string{"listen", "redis-url", "regions", "assume-roles", "refresh-interval", "demo", "demo-count", "max-staleness", "lease-ttl", "allowed-origins", "tls-cert", "tls-key", "namespace", "account-id", "access-file", "tls-client-ca", "metrics-listen"} {
 		if !strings.Contains(stderr.String(), "-"+f) {
 			t.Errorf("--help does not document --%s", f)
 		}
 	}
-	for _, v := range []string{"VPNFACADE_LISTEN", "VPNFACADE_REDIS_URL", "VPNFACADE_REGIONS", "VPNFACADE_ASSUME_ROLES", "VPNFACADE_REFRESH_INTERVAL", "VPNFACADE_DEMO", "VPNFACADE_DEMO_COUNT"} {
+	for _, v := range []string{"VPNFACADE_LISTEN", "VPNFACADE_REDIS_URL", "VPNFACADE_REGIONS", "VPNFACADE_ASSUME_ROLES", "VPNFACADE_REFRESH_INTERVAL", "VPNFACADE_DEMO", "VPNFACADE_DEMO_COUNT", "VPNFACADE_ACCESS_FILE", "VPNFACADE_TLS_CLIENT_CA", "VPNFACADE_METRICS_LISTEN"} {
 		if !strings.Contains(stderr.String(), v) {
 			t.Errorf("--help does not name %s", v)
 		}

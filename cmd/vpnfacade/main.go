@@ -16,6 +16,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "access" {
+		if err := runAccessCommand(os.Args[2:], os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "vpnfacade:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// healthcheck subcommand (healthcheck.go): `vpnfacade healthcheck`.
@@ -34,6 +41,16 @@ func main() {
 		os.Exit(2)
 	}
 	err := m.Run(ctx)
+	// SIGHUP reloads the access file (it is also reloaded when it changes).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			if err := m.ReloadAccess(); err != nil {
+				fmt.Fprintln(os.Stderr, "vpnfacade: SIGHUP:", err)
+			}
+		}
+	}()
 	if err == nil {
 		select {
 		case <-ctx.Done():

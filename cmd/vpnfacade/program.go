@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/term"
 
+	"github.com/vpnfacade/vpnfacade/access"
 	"github.com/vpnfacade/vpnfacade/lease"
 	"github.com/vpnfacade/vpnfacade/refresher"
 	"github.com/vpnfacade/vpnfacade/server"
@@ -36,7 +37,8 @@ type Main struct {
 
 	cfg    *settings
 	logger *slog.Logger
-	addr   string // the listener's URL, once Run succeeded
+	addr   string                // the listener's URL, once Run succeeded
+	access *access.Authenticator // nil: no --access-file
 
 	failed   chan error
 	closers  []func() error // undone by Close, last first
@@ -103,6 +105,17 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.metricsListen != "" {
+		stopMetrics, err := startMetrics(cfg.metricsListen, registry, logger)
+		if err != nil {
+			return err
+		}
+		m.onClose(func() error { stopMetrics(); return nil })
+	}
+	tlsConfig, err := m.startAccess(ctx)
+	if err != nil {
+		return err
+	}
 
 	upstreamCfg := upstream.Config{
 		Regions:    cfg.regions,
@@ -178,6 +191,8 @@ func (m *Main) Run(ctx context.Context) error {
 		ReadTimeout:        cfg.readTimeout,
 		WriteTimeout:       cfg.writeTimeout,
 		Watch:              watch,
+		Access:             m.access,
+		MetricsElsewhere:   cfg.metricsListen != "",
 	})
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -190,6 +205,7 @@ func (m *Main) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
