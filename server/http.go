@@ -61,6 +61,15 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Watch serves WatchClientVpnEndpoints; nil answers it UNIMPLEMENTED.
 	Watch *WatchHub
+	// RefreshInterval is the time between refreshes of the cache: reads may
+	// be kept by HTTP caches until the next refresh is due (Cache-Control
+	// max-age). 0, the default, lets caches store reads but not reuse them
+	// without revalidating (no-cache).
+	RefreshInterval time.Duration
+	// Private marks answers as depending on who asks, as they do when
+	// access control is on: reads are Cache-Control: private and vary on
+	// Authorization. False, the default: reads are public.
+	Private bool
 }
 
 // Defaults of Options.
@@ -119,9 +128,13 @@ func NewHandler(opts Options) http.Handler {
 		connect.WithCodec(protoCodec{}),
 		connect.WithCodec(jsonCodec{}),
 	}, CompressionOptions()...)
+	cache := &httpCache{reader: opts.Reader, refreshInterval: opts.RefreshInterval, private: opts.Private}
 	svc := NewClientVpnService(opts.Reader)
+	svc.cache = cache
 	svc.watch = opts.Watch
-	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(svc, handlerOpts...))
+	ec2.cache = cache
+	svcPath, svcHandler := clientvpnv1connect.NewClientVpnServiceHandler(svc, handlerOpts...)
+	mux.Handle(svcPath, cache.middleware(svcHandler))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{reader: opts.Reader}, handlerOpts...))
 	reflector := grpcreflect.NewStaticReflector(
 		clientvpnv1connect.ClientVpnServiceName,
@@ -161,7 +174,7 @@ func NewHandler(opts Options) http.Handler {
 			AllowedOrigins: opts.AllowedOrigins,
 			AllowedMethods: connectcors.AllowedMethods(),
 			AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
-			ExposedHeaders: append(connectcors.ExposedHeaders(), "Age"),
+			ExposedHeaders: append(connectcors.ExposedHeaders(), "ETag", snapshotAgeHeader),
 			MaxAge:         7200,
 		}).Handler(h)
 	}

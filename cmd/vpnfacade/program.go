@@ -178,6 +178,8 @@ func (m *Main) Run(ctx context.Context) error {
 		ReadTimeout:        cfg.readTimeout,
 		WriteTimeout:       cfg.writeTimeout,
 		Watch:              watch,
+		// Reads may be cached until the next refresh is due.
+		RefreshInterval: cfg.refreshInterval,
 	})
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
