@@ -21,7 +21,7 @@ import (
 // no longer: Cache-Control's max-age is the time left until then, rounded
 // down, and "no-cache" (store, but revalidate every time) once it is
 // overdue. The validators are the snapshot's: Last-Modified is its refresh
-// time and the ETag names its version. A Connect GET carrying a validator
+// time and the ETag names its version and refresh time. A Connect GET carrying a validator
 // that still matches the current snapshot is answered 304 Not Modified by
 // httpCache.middleware before connect-go decodes the request or the query
 // runs.
@@ -93,13 +93,18 @@ func (c *httpCache) setHeaders(h http.Header, view store.View, etag string) {
 }
 
 // etag is the weak entity tag of a GET of path?query answered from view:
-// the snapshot version, its staleness (part of the answer) and a hash of
-// the request, codec included.
+// the snapshot version and what else of the snapshot the answer's
+// SnapshotInfo carries (refresh time, staleness), and a hash of the
+// request, codec included. The refresh time is needed because a refresh
+// that finds nothing changed keeps the version and only moves the refresh
+// time (store.Confirm): without it, a 304 would leave a client showing the
+// previous refresh time.
 func etag(view store.View, path string, query url.Values) string {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(path))
 	_, _ = h.Write([]byte{'?'})
 	_, _ = h.Write([]byte(query.Encode()))
+	_, _ = h.Write(strconv.AppendInt(nil, view.RefreshedAt.UnixNano(), 10))
 	stale := "f"
 	if view.Stale() {
 		stale = "s"

@@ -145,6 +145,21 @@ func TestGetETagRevalidation(t *testing.T) {
 		}
 	}
 
+	// A refresh that found nothing changed keeps the version but moves the
+	// refresh time, which the answer carries: the tag changes too.
+	confirmedAt := refreshedAt.Add(time.Second)
+	if _, err := e.store.Confirm(t.Context(), store.Confirmation{Version: 1, RefreshedAt: confirmedAt}); err != nil {
+		t.Fatal(err)
+	}
+	res4, body4 := get(t, u, map[string]string{"If-None-Match": tag})
+	if res4.StatusCode != http.StatusOK || len(body4) == 0 || res4.Header.Get("ETag") == tag {
+		t.Fatalf("after a confirmed refresh, the old tag got %s with %d bytes and ETag %q, want 200 with a new tag", res4.Status, len(body4), res4.Header.Get("ETag"))
+	}
+	if got, want := res4.Header.Get("Last-Modified"), confirmedAt.UTC().Format(http.TimeFormat); got != want {
+		t.Errorf("Last-Modified after a confirmed refresh = %q, want %q", got, want)
+	}
+	tag = res4.Header.Get("ETag")
+
 	// A new snapshot: a new tag, and the old one no longer matches.
 	if _, err := e.store.Publish(t.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: fixture(121)}); err != nil {
 		t.Fatal(err)
