@@ -133,8 +133,7 @@ func NewHandler(opts Options) http.Handler {
 	svc.cache = cache
 	svc.watch = opts.Watch
 	ec2.cache = cache
-	svcPath, svcHandler := clientvpnv1connect.NewClientVpnServiceHandler(svc, handlerOpts...)
-	mux.Handle(svcPath, cache.middleware(svcHandler))
+	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(svc, handlerOpts...))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{reader: opts.Reader}, handlerOpts...))
 	reflector := grpcreflect.NewStaticReflector(
 		clientvpnv1connect.ClientVpnServiceName,
@@ -163,6 +162,9 @@ func NewHandler(opts Options) http.Handler {
 	// Envelopes (gRPC, gRPC-Web) add 5 bytes to the message connect-go
 	// limits to MaxRequestBytes.
 	h = &bodyLimit{next: h, max: MaxRequestBytes + 64, errors: connect.NewErrorWriter(handlerOpts...)}
+	// A revalidated read (304) takes no List slot; errors, the limits' too,
+	// are not stored by HTTP caches.
+	h = cache.middleware(h)
 	h = &deadlines{
 		next:         h,
 		readTimeout:  opts.ReadTimeout,
