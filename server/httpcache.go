@@ -187,13 +187,16 @@ func (c *httpCache) notModified(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // etagListMatches reports whether one of the If-None-Match field values
-// matches tag by weak comparison, or is "*".
+// matches tag by weak comparison. "*" is not taken as a match: it would
+// answer 304 without knowing whether the request has an answer (an
+// unknown id is a 404), and RFC 9110, 13.2.1, has preconditions ignored
+// when the answer would not be a 2xx; a tag can only come from a 200 of
+// the same request on the same snapshot.
 func etagListMatches(values []string, tag string) bool {
 	opaque := strings.TrimPrefix(tag, "W/")
 	for _, v := range values {
 		for t := range strings.SplitSeq(v, ",") {
-			t = strings.TrimSpace(t)
-			if t == "*" || strings.TrimPrefix(t, "W/") == opaque {
+			if strings.TrimPrefix(strings.TrimSpace(t), "W/") == opaque {
 				return true
 			}
 		}

@@ -144,6 +144,17 @@ func TestGetETagRevalidation(t *testing.T) {
 			t.Errorf("%s: %s with %d bytes, want 200 with the answer", name, res.Status, len(body))
 		}
 	}
+	// "*" must not turn a request without an answer into a 304.
+	if res, _ := get(t, e.getURL("cvpn-endpoint-00000000000000000"), map[string]string{"If-None-Match": "*"}); res.StatusCode != http.StatusNotFound {
+		t.Errorf("If-None-Match: * on an unknown id: %s, want 404", res.Status)
+	}
+	for name, h := range map[string]map[string]string{
+		"star on a 200": {"If-None-Match": "*"},
+	} {
+		if res, body := get(t, u, h); res.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("%s: %s with %d bytes, want 200 with the answer", name, res.Status, len(body))
+		}
+	}
 
 	// A refresh that found nothing changed keeps the version but moves the
 	// refresh time, which the answer carries: the tag changes too.
