@@ -58,7 +58,7 @@ func AppendDescribeClientVpnEndpoints(dst []byte, requestID string, endpoints []
 func WriteDescribeClientVpnEndpoints(w http.ResponseWriter, requestID string, endpoints []*clientvpnv1.ClientVpnEndpoint, nextToken string) error {
 	body := AppendDescribeClientVpnEndpoints(make([]byte, 0, 512+len(endpoints)*approxEndpointBytes),
 		requestID, endpoints, nextToken)
-	return writeXML(w, http.StatusOK, body)
+	return writeXML(w, http.StatusOK, requestID, body)
 }
 
 // AppendError appends EC2's error XML for e:
@@ -83,12 +83,18 @@ func AppendError(dst []byte, requestID string, e *APIError) []byte {
 // InternalError).
 func WriteError(w http.ResponseWriter, requestID string, err error) error {
 	ae := ToAPIError(err)
-	return writeXML(w, ae.HTTPStatus, AppendError(make([]byte, 0, 256), requestID, ae))
+	return writeXML(w, ae.HTTPStatus, requestID, AppendError(make([]byte, 0, 256), requestID, ae))
 }
 
-// writeXML sends an XML body with its status.
-func writeXML(w http.ResponseWriter, status int, body []byte) error {
+// RequestIDHeader is the header the AWS SDKs read a request id from
+// (the SDK for JavaScript v3's $metadata.requestId); it carries the same id
+// as the body's RequestId.
+const RequestIDHeader = "X-Amzn-Requestid"
+
+// writeXML sends an XML body with its status and request id.
+func writeXML(w http.ResponseWriter, status int, requestID string, body []byte) error {
 	h := w.Header()
+	h.Set(RequestIDHeader, requestID)
 	h.Set("Content-Type", ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

@@ -38,13 +38,14 @@ type ClientVpnService struct {
 	reader *Reader
 	watch  *WatchHub             // nil: WatchClientVpnEndpoints is unimplemented
 	auth   *access.Authenticator // nil: access control off; audits denials
+	cache  *httpCache
 }
 
 var _ clientvpnv1connect.ClientVpnServiceHandler = (*ClientVpnService)(nil)
 
 // NewClientVpnService returns the Connect service answering from reader.
 func NewClientVpnService(reader *Reader) *ClientVpnService {
-	return &ClientVpnService{reader: reader}
+	return &ClientVpnService{reader: reader, cache: &httpCache{reader: reader}}
 }
 
 // ListClientVpnEndpoints implements clientvpnv1connect.ClientVpnServiceHandler.
@@ -93,9 +94,9 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 	}
 	page, err := view.List(ctx, q)
 	if err != nil {
-		return nil, s.reader.connectError(ctx, err)
+		return nil, s.cache.notFound(s.reader.connectError(ctx, err), view)
 	}
-	setAge(ctx, view)
+	s.setReadHeaders(ctx, view)
 	res := &clientvpnv1.ListClientVpnEndpointsResponse{
 		NextToken: page.NextToken,
 		Snapshot:  snapshotInfo(view),
@@ -118,9 +119,9 @@ func (s *ClientVpnService) GetClientVpnEndpoint(ctx context.Context, req *client
 	}
 	e, err := view.GetWithin(withinScope(ctx), req.GetClientVpnEndpointId(), req.GetRegion(), req.GetAccountId())
 	if err != nil {
-		return nil, s.reader.connectError(ctx, err)
+		return nil, s.cache.notFound(s.reader.connectError(ctx, err), view)
 	}
-	setAge(ctx, view)
+	s.setReadHeaders(ctx, view)
 	res := &clientvpnv1.GetClientVpnEndpointResponse{Snapshot: snapshotInfo(view)}
 	if err := setEndpoints(res, getEndpointField, []*snapshot.Endpoint{e}, wantsJSON(ctx)); err != nil {
 		return nil, s.reader.connectError(ctx, err)
@@ -160,10 +161,11 @@ func snapshotInfo(v store.View) *clientvpnv1.SnapshotInfo {
 	}
 }
 
-// setAge sets the HTTP Age header: seconds since the snapshot was refreshed.
-func setAge(ctx context.Context, v store.View) {
+// setReadHeaders sets the HTTP caching headers of a read answered from v
+// (see httpCache).
+func (s *ClientVpnService) setReadHeaders(ctx context.Context, v store.View) {
 	if info, ok := connect.CallInfoForHandlerContext(ctx); ok {
-		info.ResponseHeader().Set("Age", ageSeconds(v.RefreshedAt))
+		s.cache.setReadHeaders(ctx, info, v)
 	}
 }
 

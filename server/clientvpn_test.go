@@ -186,13 +186,16 @@ func TestGetAndAgeHeader(t *testing.T) {
 			t.Errorf("%s: Get returned %v, want %v", name, res.GetClientVpnEndpoint(), eps[4])
 		}
 	}
-	// The Age header counts seconds since the refresh (published 3 s ago).
+	// Snapshot-Age counts seconds since the refresh (published 3 s ago).
 	ctx, info := connect.NewClientContext(t.Context())
 	if _, err := e.clients["connect"].GetClientVpnEndpoint(ctx, &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: eps[1].GetClientVpnEndpointId()}); err != nil {
 		t.Fatal(err)
 	}
-	if age, err := strconv.Atoi(info.ResponseHeader().Get("Age")); err != nil || age < 3 {
-		t.Errorf("Age header = %q, want at least 3 seconds", info.ResponseHeader().Get("Age"))
+	if age, err := strconv.Atoi(info.ResponseHeader().Get("Snapshot-Age")); err != nil || age < 3 {
+		t.Errorf("Snapshot-Age header = %q, want at least 3 seconds", info.ResponseHeader().Get("Snapshot-Age"))
+	}
+	if got := info.ResponseHeader().Get("Age"); got != "" {
+		t.Errorf("Age = %q: an origin must not send it (RFC 9111, 5.1)", got)
 	}
 }
 

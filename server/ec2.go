@@ -34,6 +34,7 @@ type EC2Handler struct {
 	logger  *slog.Logger
 	metrics *requestMetrics       // nil: not recorded
 	auth    *access.Authenticator // nil: access control off
+	cache   *httpCache            // caching headers of answers
 }
 
 // NewEC2Handler returns the EC2-compatible handler for a cache holding
@@ -45,7 +46,7 @@ func NewEC2Handler(reader *Reader, regions []string, logger *slog.Logger) *EC2Ha
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &EC2Handler{reader: reader, regions: slices.Clone(regions), logger: logger}
+	return &EC2Handler{reader: reader, regions: slices.Clone(regions), logger: logger, cache: &httpCache{reader: reader}}
 }
 
 // ServeHTTP implements http.Handler.
@@ -58,6 +59,7 @@ func (h *EC2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if apiErr.Code == ec2query.InternalError().Code {
 			h.logger.ErrorContext(r.Context(), "ec2 request failed", "request_id", requestID, "action", action, "error", err)
 		}
+		w.Header().Set("Cache-Control", "no-store")
 		if werr := ec2query.WriteError(w, requestID, apiErr); werr != nil {
 			h.logger.DebugContext(r.Context(), "writing ec2 error", "error", werr)
 		}
@@ -159,7 +161,7 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 			return action, err
 		}
 	}
-	w.Header().Set("Age", ageSeconds(view.RefreshedAt))
+	h.cache.setHeaders(w.Header(), view, "")
 	if err := ec2query.WriteDescribeClientVpnEndpoints(w, requestID, endpoints, page.NextToken); err != nil {
 		h.logger.DebugContext(r.Context(), "writing ec2 response", "error", err)
 	}

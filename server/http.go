@@ -73,6 +73,15 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Watch serves WatchClientVpnEndpoints; nil answers it UNIMPLEMENTED.
 	Watch *WatchHub
+	// RefreshInterval is the time between refreshes of the cache: reads may
+	// be kept by HTTP caches until the next refresh is due (Cache-Control
+	// max-age). 0, the default, lets caches store reads but not reuse them
+	// without revalidating (no-cache).
+	RefreshInterval time.Duration
+	// Private marks answers as depending on who asks, as they do when
+	// access control is on: reads are Cache-Control: private and vary on
+	// Authorization. False, the default: reads are public.
+	Private bool
 }
 
 // Defaults of Options.
@@ -134,7 +143,10 @@ func NewHandler(opts Options) http.Handler {
 		connect.WithCodec(protoCodec{}),
 		connect.WithCodec(jsonCodec{}),
 	}, CompressionOptions()...)
+	cache := &httpCache{reader: opts.Reader, refreshInterval: opts.RefreshInterval, private: opts.Private, auth: opts.Access}
+	ec2.cache = cache
 	service := NewClientVpnService(opts.Reader)
+	service.cache = cache
 	service.watch = opts.Watch
 	serviceOpts := handlerOpts
 	if opts.Access != nil {
@@ -174,6 +186,9 @@ func NewHandler(opts Options) http.Handler {
 	// Envelopes (gRPC, gRPC-Web) add 5 bytes to the message connect-go
 	// limits to MaxRequestBytes.
 	h = &bodyLimit{next: h, max: MaxRequestBytes + 64, errors: connect.NewErrorWriter(handlerOpts...)}
+	// A revalidated read (304) takes no List slot; errors, the limits' too,
+	// are not stored by HTTP caches.
+	h = cache.middleware(h)
 	h = &deadlines{
 		next:         h,
 		readTimeout:  opts.ReadTimeout,
@@ -185,7 +200,7 @@ func NewHandler(opts Options) http.Handler {
 			AllowedOrigins: opts.AllowedOrigins,
 			AllowedMethods: connectcors.AllowedMethods(),
 			AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
-			ExposedHeaders: append(connectcors.ExposedHeaders(), "Age"),
+			ExposedHeaders: append(connectcors.ExposedHeaders(), "ETag", snapshotAgeHeader),
 			MaxAge:         7200,
 		}).Handler(h)
 	}

@@ -193,6 +193,10 @@ func (m *Main) Run(ctx context.Context) error {
 		Watch:              watch,
 		Access:             m.access,
 		MetricsElsewhere:   cfg.metricsListen != "",
+		// Reads may be cached until the next refresh is due.
+		RefreshInterval: cfg.refreshInterval,
+		// With access rules, answers depend on the caller: private caches only.
+		Private: m.access != nil,
 	})
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
