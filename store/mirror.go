@@ -269,11 +269,18 @@ func (r *Redis) backendStale() bool {
 // write for lack of memory (maxmemory reached, nothing evictable).
 var ErrOutOfMemory = errors.New("store: Redis is out of memory (maxmemory reached)")
 
-// publishFailure records that a publish failed on Redis, so that readers
-// see the mirror as stale until a snapshot is published, and returns the
-// error to report: it names an out-of-memory Redis as such.
+// publishFailure returns the error to report for a publish (or
+// confirmation) that failed on Redis: it names an out-of-memory Redis as
+// such. When Redis refused the write with an error reply (out of memory,
+// read-only, ...) while it can still be read, readers see the mirror as
+// stale until a newer snapshot or confirmation reaches it: the data this
+// process read upstream is newer than what it serves. (When Redis cannot
+// be reached at all, the failing syncs mark the mirror stale already.)
 func (r *Redis) publishFailure(err error) error {
-	r.publishFailed.Store(true)
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		r.publishFailed.Store(true)
+	}
 	if isOutOfMemory(err) {
 		return errRedis(vpnfacade.EUNAVAILABLE, "the snapshot store is out of memory", fmt.Errorf("%w: %w", ErrOutOfMemory, err))
 	}

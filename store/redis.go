@@ -254,6 +254,13 @@ func parseRedisURL(opts RedisOptions) (*redis.UniversalOptions, error) {
 		}
 		uo.Addrs = append(uo.Addrs, addr)
 	}
+	for _, a := range uo.Addrs {
+		if _, port, err := net.SplitHostPort(a); err == nil {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return nil, fmt.Errorf("store: redis port %.16q is not a port number (1-65535)", port)
+			}
+		}
+	}
 	if len(uo.Addrs) > 1 && uo.TLSConfig != nil {
 		// Verify each node against its own host name, not the first's.
 		uo.TLSConfig.ServerName = ""
