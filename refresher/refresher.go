@@ -259,7 +259,7 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 			return stale > 0 && stale == len(pub.Partitions), nil
 		}
 		if vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
-			return false, fmt.Errorf("refresh: confirm: %w", err)
+			return false, storeError{fmt.Errorf("refresh: confirm: %w", err)}
 		}
 		r.opts.logger.DebugContext(ctx, "the snapshot moved on; publishing instead of confirming", "error", err)
 	}
