@@ -89,10 +89,15 @@ return {'ok', redis.call('GET', KEYS[2])}
 //
 //	KEYS[1] lease, KEYS[2] epoch; ARGV[1] token, ARGV[2] TTL in ms, ARGV[3] the holder's epoch
 //
-// Returns 1 when renewed, 0 when another token (or none) holds the lease,
-// -1 when the stored epoch is above the holder's.
+// Returns 1 when renewed, 0 when another token holds the lease, -1 when
+// the stored epoch is above the holder's, -2 when the lease key is gone
+// (expired, or the keys were flushed).
 var leaseRenewScript = redis.NewScript(store.LuaDecimalLess + `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+  return -2
+end
+if holder ~= ARGV[1] then
   return 0
 end
 local stored = redis.call('GET', KEYS[2])
@@ -263,7 +268,7 @@ func (l *Lease) Run(ctx context.Context, lead func(leadCtx context.Context, epoc
 // renewal is the outcome of one renewal attempt.
 type renewal struct {
 	start  time.Time // when the attempt was sent
-	result int64     // 1 renewed, 0 taken, -1 superseded (see leaseRenewScript)
+	result int64     // 1 renewed, 0 taken, -1 superseded, -2 gone (see leaseRenewScript)
 	err    error
 }
 
@@ -333,6 +338,10 @@ term:
 				expiry = l.validUntil(r.start)
 				expire.Reset(time.Until(expiry))
 				renew.Reset(time.Until(r.start.Add(l.ttl / 3)))
+			case r.result == -2:
+				log.WarnContext(ctx, "the writer lease key is gone from Redis (it expired, or the keys were flushed or lost in a restart); stepping down")
+				stop(fmt.Errorf("%w: the lease key is gone", ErrLeaseLost))
+				break term
 			case r.result == -1:
 				log.WarnContext(ctx, "a newer fencing epoch was issued; stepping down")
 				stop(fmt.Errorf("%w: a newer epoch was issued", ErrLeaseLost))

@@ -13,6 +13,7 @@ import (
 // series; they are removed when it stops refreshing.
 type Metrics struct {
 	refreshes           *prometheus.HistogramVec
+	failures            *prometheus.CounterVec
 	lastSuccess         prometheus.Gauge
 	consecutiveFailures prometheus.Gauge
 
@@ -29,6 +30,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time a refresh took, from the first read to the publish, by result (ok or failed).",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 12),
 		}, []string{"result"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vpnfacade_refresh_failures_total",
+			Help: "Refreshes that published nothing, by cause: upstream (EC2, STS), store (Redis unreachable), store_out_of_memory (Redis maxmemory), superseded (another writer took over).",
+		}, []string{"cause"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vpnfacade_refresh_last_success_timestamp_seconds",
 			Help: "Unix time of the last refresh that published a snapshot.",
@@ -50,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "1 when the partition's last read failed, so that what is served of it is its last good data (or nothing).",
 		}, []string{"account", "region"}),
 	}
-	for _, c := range []prometheus.Collector{m.refreshes, m.lastSuccess, m.consecutiveFailures,
+	for _, c := range []prometheus.Collector{m.refreshes, m.failures, m.lastSuccess, m.consecutiveFailures,
 		m.partitionFailures, m.partitionLastSuccess, m.partitionStale} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("refresher: registering metrics: %w", err)
@@ -63,6 +68,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) observe(took time.Duration, err error) {
 	if err != nil {
 		m.refreshes.WithLabelValues("failed").Observe(took.Seconds())
+		m.failures.WithLabelValues(failureCause(err)).Inc()
 		return
 	}
 	m.refreshes.WithLabelValues("ok").Observe(took.Seconds())

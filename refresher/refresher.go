@@ -125,7 +125,7 @@ func (r *Refresher) Run(ctx context.Context) error {
 			failures++
 			delay = r.opts.backoff(failures)
 			r.opts.logger.ErrorContext(ctx, "refresh failed; retrying after a backoff",
-				"error", err, "consecutive_failures", failures, "retry_in", delay)
+				"cause", failureCause(err), "error", err, "consecutive_failures", failures, "retry_in", delay)
 		case allFailed:
 			// Readers have the last good data; calling EC2 again at the
 			// full rate would only add to its throttling.
@@ -166,6 +166,8 @@ func (r *Refresher) refreshNow(ctx context.Context) (allFailed bool, err error) 
 	start := time.Now()
 	allFailed, err = r.refresh(ctx)
 	if r.opts.metrics != nil && ctx.Err() == nil {
+		// A refresh cut short by ctx (shutdown, or the lease lost) is
+		// not a failure of its own.
 		r.opts.metrics.observe(time.Since(start), err)
 	}
 	return allFailed, err
@@ -213,7 +215,7 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 		// Nothing published yet: every partition must read successfully.
 	default:
 		r.record(ctx, results, nil) // the reads' outcomes, without their last good data
-		return false, fmt.Errorf("refresh: read the current snapshot: %w", err)
+		return false, storeError{fmt.Errorf("refresh: read the current snapshot: %w", err)}
 	}
 
 	r.record(ctx, results, prev)
@@ -257,13 +259,13 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 			return stale > 0 && stale == len(pub.Partitions), nil
 		}
 		if vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
-			return false, fmt.Errorf("refresh: confirm: %w", err)
+			return false, storeError{fmt.Errorf("refresh: confirm: %w", err)}
 		}
 		r.opts.logger.DebugContext(ctx, "the snapshot moved on; publishing instead of confirming", "error", err)
 	}
 	snap, err := r.store.Publish(ctx, pub)
 	if err != nil {
-		return false, fmt.Errorf("refresh: publish: %w", err)
+		return false, storeError{fmt.Errorf("refresh: publish: %w", err)}
 	}
 	r.opts.logger.InfoContext(ctx, "snapshot published",
 		"version", snap.Version, "endpoints", snap.Len(), "partitions", len(pub.Partitions), "stale_partitions", stale,
@@ -553,3 +555,40 @@ func WithEpoch(epoch func() uint64) Option { return func(o *options) { o.epoch =
 
 // WithLogger sets where refreshes are logged (default: nowhere).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// storeError marks a refresh failure on the store's side (reading the
+// current snapshot or publishing), as opposed to reading upstream.
+type storeError struct{ err error }
+
+func (e storeError) Error() string { return e.err.Error() }
+func (e storeError) Unwrap() error { return e.err }
+
+// Causes of a failed refresh, as logged ("cause") and counted
+// (vpnfacade_refresh_failures_total{cause}).
+const (
+	// CauseUpstream: the source could not be read (EC2, STS, role).
+	CauseUpstream = "upstream"
+	// CauseStoreOutOfMemory: Redis refused the publish for lack of memory.
+	CauseStoreOutOfMemory = "store_out_of_memory"
+	// CauseSuperseded: another writer took over (a newer fencing epoch or
+	// version); this process's data was not published.
+	CauseSuperseded = "superseded"
+	// CauseStore: the store could not be read or written (unreachable,
+	// timed out, ...).
+	CauseStore = "store"
+)
+
+// failureCause names the cause of a failed refresh.
+func failureCause(err error) string {
+	var se storeError
+	switch {
+	case !errors.As(err, &se):
+		return CauseUpstream
+	case errors.Is(err, store.ErrOutOfMemory):
+		return CauseStoreOutOfMemory
+	case vpnfacade.ErrorCodeOf(err) == vpnfacade.ECONFLICT:
+		return CauseSuperseded
+	default:
+		return CauseStore
+	}
+}

@@ -137,7 +137,7 @@ func (h *WatchHub) fanOut(ctx context.Context) {
 	for {
 		published := h.opts.Log.Published()
 		if err := h.advance(ctx); err != nil && ctx.Err() == nil {
-			h.log.Warn("watch: cannot read the change log; watchers wait for the next version", "err", err)
+			h.log.Warn("watch: cannot read the change log; watchers wait for the next version", "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -214,7 +214,7 @@ func (h *WatchHub) deliverLocked(c store.Change) {
 		if !ok {
 			var err error
 			if msg, err = changeMessage(c, w.match, d); err != nil {
-				h.log.Error("watch: a change cannot be decoded; its watchers relist", "err", err)
+				h.log.Error("watch: a change cannot be decoded; its watchers relist", "error", err)
 				h.dropLocked(w)
 				continue
 			}

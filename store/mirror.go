@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
@@ -39,7 +41,7 @@ type syncState struct {
 // snapshot yet or cannot be reached.
 func (r *Redis) Current(ctx context.Context) (View, error) {
 	if s := r.mirror.Load(); s != nil {
-		return View{Snapshot: s, BackendStale: r.stale.Load()}, nil
+		return View{Snapshot: s, BackendStale: r.backendStale()}, nil
 	}
 	// Fail fast while Redis is known to be down: each request would
 	// otherwise wait for a connection attempt.
@@ -55,7 +57,7 @@ func (r *Redis) Current(ctx context.Context) (View, error) {
 		return View{}, fmt.Errorf("store: wait for the first snapshot: %w", ctx.Err())
 	case res := <-ch:
 		if s := r.mirror.Load(); s != nil {
-			return View{Snapshot: s, BackendStale: r.stale.Load()}, nil
+			return View{Snapshot: s, BackendStale: r.backendStale()}, nil
 		}
 		if res.Err != nil {
 			return View{}, errNoBackend(res.Err)
@@ -139,8 +141,13 @@ func (r *Redis) syncOnce(ctx context.Context) error {
 	}
 	cur, _ := vals[0].(string)
 	if cur == "" {
-		return nil // nothing published yet, or Redis lost its data
+		// Nothing published yet, or Redis lost its data.
+		if r.mirror.Load() != nil && !r.pointerGone.Swap(true) {
+			r.log.Warn("redis holds no current snapshot any more (its keys were flushed, or it restarted empty); serving the mirrored snapshot until one is published")
+		}
+		return nil
 	}
+	r.pointerGone.Store(false)
 	version, err := strconv.ParseUint(cur, 10, 64)
 	if err != nil {
 		return fmt.Errorf("store: the current version %.64q is not a number", cur)
@@ -179,7 +186,11 @@ func (r *Redis) recordSync(err error) {
 	if err != nil {
 		r.state.failedAt, r.state.err = time.Now(), err
 		if !r.stale.Swap(true) {
-			r.log.Warn("redis cannot be read; serving the mirrored snapshot, marked stale", "err", err)
+			if r.mirror.Load() != nil {
+				r.log.Warn("redis cannot be read; serving the mirrored snapshot, marked stale", "error", err)
+			} else {
+				r.log.Warn("redis cannot be read and this process holds no snapshot; answering Unavailable until one can be loaded", "error", err)
+			}
 		}
 		return
 	}
@@ -239,8 +250,46 @@ func (r *Redis) advance(s *snapshot.Snapshot) {
 			return
 		}
 		if r.mirror.CompareAndSwap(old, s) {
+			// Newer data than a failed publish would have stored.
+			r.publishFailed.Store(false)
 			r.published.Fire()
 			return
 		}
 	}
+}
+
+// backendStale reports whether the mirror may be out of date: the last sync
+// failed, or this process's last publish failed (its data is newer than
+// what readers get) and no newer snapshot arrived since.
+func (r *Redis) backendStale() bool {
+	return r.stale.Load() || r.publishFailed.Load()
+}
+
+// ErrOutOfMemory is in the chain of a Publish error when Redis refused a
+// write for lack of memory (maxmemory reached, nothing evictable).
+var ErrOutOfMemory = errors.New("store: Redis is out of memory (maxmemory reached)")
+
+// publishFailure returns the error to report for a publish (or
+// confirmation) that failed on Redis: it names an out-of-memory Redis as
+// such. When Redis refused the write with an error reply (out of memory,
+// read-only, ...) while it can still be read, readers see the mirror as
+// stale until a newer snapshot or confirmation reaches it: the data this
+// process read upstream is newer than what it serves. (When Redis cannot
+// be reached at all, the failing syncs mark the mirror stale already.)
+func (r *Redis) publishFailure(err error) error {
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		r.publishFailed.Store(true)
+	}
+	if isOutOfMemory(err) {
+		return errRedis(vpnfacade.EUNAVAILABLE, "the snapshot store is out of memory", fmt.Errorf("%w: %w", ErrOutOfMemory, err))
+	}
+	return errRedis(vpnfacade.EUNAVAILABLE, "the snapshot store cannot be reached", err)
+}
+
+// isOutOfMemory reports whether Redis refused a command with its OOM
+// error ("OOM command not allowed when used memory > 'maxmemory'").
+func isOutOfMemory(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "OOM ")
 }

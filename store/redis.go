@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,13 +103,17 @@ type Redis struct {
 	logLen  int           // RedisOptions.ChangeLogLength
 	log     *slog.Logger
 
-	mirror    atomic.Pointer[snapshot.Snapshot]
-	stale     atomic.Bool // the last poll or reload failed
-	state     syncState   // when and why the last sync failed
-	loads     singleflight.Group
-	publishMu sync.Mutex    // serialises this process's publishes
-	flipping  atomic.Uint64 // the version this process is flipping to; 0: none
-	published broadcast     // fired when the mirror moves
+	mirror atomic.Pointer[snapshot.Snapshot]
+	stale  atomic.Bool // the last poll or reload failed
+	// publishFailed: this process's last publish failed on Redis and no
+	// newer snapshot has reached the mirror since.
+	publishFailed atomic.Bool
+	pointerGone   atomic.Bool // the current pointer was found missing (flushed)
+	state         syncState   // when and why the last sync failed
+	loads         singleflight.Group
+	publishMu     sync.Mutex    // serialises this process's publishes
+	flipping      atomic.Uint64 // the version this process is flipping to; 0: none
+	published     broadcast     // fired when the mirror moves
 
 	ctx       context.Context // ends on Close; loads run under it
 	cancel    context.CancelFunc
@@ -182,14 +189,24 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
-	r.log = r.log.With("component", "store.redis", "namespace", ns)
+	r.log = r.log.With("namespace", ns)
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go r.follow()
 	return r, nil
 }
 
-// universalOptions turns RedisOptions into go-redis options.
+// universalOptions turns RedisOptions into go-redis options. Its errors
+// never show the URL's credentials: the URL is redacted, and so is any
+// message of a parser that quotes it.
 func universalOptions(opts RedisOptions) (*redis.UniversalOptions, error) {
+	uo, err := parseRedisURL(opts)
+	if err != nil {
+		return nil, redactError(err, urlSecrets(opts.URL))
+	}
+	return uo, nil
+}
+
+func parseRedisURL(opts RedisOptions) (*redis.UniversalOptions, error) {
 	if strings.TrimSpace(opts.URL) == "" {
 		return nil, errors.New("store: redis URL is empty; want redis://host:port or rediss://host:port")
 	}
@@ -232,10 +249,17 @@ func universalOptions(opts RedisOptions) (*redis.UniversalOptions, error) {
 				return nil, fmt.Errorf("store: redis URL %q: %w", redactURL(p), err)
 			}
 			addr = o.Addr
-		} else if _, _, err := net.SplitHostPort(p); err != nil {
-			return nil, fmt.Errorf("store: redis address %q: want host:port: %w", p, err)
+		} else if _, _, err := net.SplitHostPort(p); err != nil || strings.Contains(p, "@") {
+			return nil, fmt.Errorf("store: redis address %q: want host:port (credentials go in the first URL only)", redactURL("//" + p)[2:])
 		}
 		uo.Addrs = append(uo.Addrs, addr)
+	}
+	for _, a := range uo.Addrs {
+		if _, port, err := net.SplitHostPort(a); err == nil {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return nil, fmt.Errorf("store: redis port %.16q is not a port number (1-65535)", port)
+			}
+		}
 	}
 	if len(uo.Addrs) > 1 && uo.TLSConfig != nil {
 		// Verify each node against its own host name, not the first's.
@@ -247,17 +271,65 @@ func universalOptions(opts RedisOptions) (*redis.UniversalOptions, error) {
 	return uo, nil
 }
 
-// redactURL hides a password in a URL meant for an error message.
+// redactURL hides the credentials of a URL (or of "//user:pass@host")
+// meant for a message.
 func redactURL(s string) string {
 	s = strings.TrimSpace(s)
-	scheme, rest, ok := strings.Cut(s, "://")
+	scheme, rest, ok := strings.Cut(s, "//")
 	if !ok {
 		return s
 	}
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return scheme + "://" + "REDACTED@" + rest[at+1:]
+		return scheme + "//" + "REDACTED@" + rest[at+1:]
 	}
 	return s
+}
+
+// urlSecrets returns the credentials written in the comma-separated URLs
+// of s (user info and password, raw and escaped as a parser may quote
+// them), longest first.
+func urlSecrets(s string) []string {
+	var secrets []string
+	for _, p := range strings.Split(s, ",") {
+		_, rest, ok := strings.Cut(p, "//")
+		if !ok {
+			rest = p
+		}
+		at := strings.LastIndex(rest, "@")
+		if at < 0 {
+			continue
+		}
+		userinfo := rest[:at]
+		for _, v := range []string{userinfo, afterColon(userinfo)} {
+			if v == "" {
+				continue
+			}
+			quoted := strconv.Quote(v)
+			secrets = append(secrets, v, quoted[1:len(quoted)-1], url.QueryEscape(v), url.PathEscape(v))
+		}
+	}
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	return slices.Compact(secrets)
+}
+
+func afterColon(s string) string {
+	_, after, _ := strings.Cut(s, ":")
+	return after
+}
+
+// redactError returns err with every secret in its message replaced by
+// REDACTED (err itself when it holds none). The result does not wrap err:
+// its chain would still hold the secret.
+func redactError(err error, secrets []string) error {
+	msg := err.Error()
+	redacted := msg
+	for _, s := range secrets {
+		redacted = strings.ReplaceAll(redacted, s, "REDACTED")
+	}
+	if redacted == msg {
+		return err
+	}
+	return errors.New(redacted)
 }
 
 // Client returns the Redis client the store uses, for collaborators that

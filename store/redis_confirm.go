@@ -72,8 +72,7 @@ func (r *Redis) Confirm(ctx context.Context, c Confirmation) (*snapshot.Snapshot
 		c.Version, strconv.FormatUint(c.Epoch, 10), meta[3], meta[5], r.keys.announce,
 	).StringSlice()
 	if err != nil {
-		return nil, errRedis(vpnfacade.EUNAVAILABLE, "the snapshot store cannot be reached",
-			fmt.Errorf("store: confirm version %d: %w", c.Version, err))
+		return nil, r.publishFailure(fmt.Errorf("store: confirm version %d: %w", c.Version, err))
 	}
 	if len(res) != 2 {
 		return nil, fmt.Errorf("%w: store: confirm script returned %q", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "internal error"), res)
@@ -123,6 +122,8 @@ func (r *Redis) advanceRefreshed(s *snapshot.Snapshot) {
 			return
 		}
 		if r.mirror.CompareAndSwap(old, s) {
+			// Data confirmed later than a failed publish or confirmation.
+			r.publishFailed.Store(false)
 			return
 		}
 	}

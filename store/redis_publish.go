@@ -163,7 +163,7 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	}
 	version, err := nextVersionScript.Run(ctx, r.client, []string{r.keys.version, r.keys.current}, seed).Uint64()
 	if err != nil {
-		return nil, errRedis(vpnfacade.EUNAVAILABLE, "the snapshot store cannot be reached", fmt.Errorf("store: take the next version: %w", err))
+		return nil, r.publishFailure(fmt.Errorf("store: take the next version: %w", err))
 	}
 	snap.Version = version
 	key := r.keys.snapshot(version)
@@ -180,8 +180,7 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 
 	if err := r.writeVersion(ctx, key, fields, chunks); err != nil {
 		r.discard(ctx, key)
-		return nil, errRedis(vpnfacade.EUNAVAILABLE, "the snapshot store cannot be reached",
-			fmt.Errorf("store: write version %d: %w", version, err))
+		return nil, r.publishFailure(fmt.Errorf("store: write version %d: %w", version, err))
 	}
 
 	r.flipping.Store(version)
@@ -193,8 +192,7 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	).StringSlice()
 	if err != nil {
 		r.discard(ctx, key)
-		return nil, errRedis(vpnfacade.EUNAVAILABLE, "the snapshot store cannot be reached",
-			fmt.Errorf("store: flip the current pointer to version %d: %w", version, err))
+		return nil, r.publishFailure(fmt.Errorf("store: flip the current pointer to version %d: %w", version, err))
 	}
 	if len(res) != 2 {
 		return nil, fmt.Errorf("%w: store: publish script returned %q", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "internal error"), res)
@@ -273,6 +271,6 @@ func (r *Redis) discard(ctx context.Context, key string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if err := discardScript.Run(ctx, r.client, []string{key}).Err(); err != nil && !errors.Is(err, redis.Nil) {
-		r.log.Warn("could not delete an unpublished version; it expires on its own", "key", key, "ttl", pendingTTL, "err", err)
+		r.log.Warn("could not delete an unpublished version; it expires on its own", "key", key, "ttl", pendingTTL, "error", err)
 	}
 }

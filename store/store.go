@@ -76,7 +76,9 @@ type Confirmation struct {
 type View struct {
 	*snapshot.Snapshot
 	// BackendStale is true when the shared backend could not be reached and
-	// the snapshot came from this process's mirror: a newer one may exist.
+	// the snapshot came from this process's mirror (a newer one may exist),
+	// or when this process's last publish failed and no newer snapshot has
+	// arrived since (what it read upstream is newer than what it serves).
 	BackendStale bool
 }
 

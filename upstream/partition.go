@@ -166,7 +166,10 @@ func (m attemptCounter) HandleFinalize(ctx context.Context, in middleware.Finali
 	c.calls.Add(1)
 	out, md, err := next.HandleFinalize(ctx, in)
 	switch {
-	case err == nil, errors.Is(err, context.Canceled):
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(ctx.Err(), context.Canceled):
+		// A cancelled call (the refresher stopped, e.g. on losing its
+		// lease) is no EC2 failure, whatever error it ends with (a
+		// cancellation cause, "deserialization failed", ...).
 	case isThrottle.IsErrorThrottle(err).Bool():
 		c.throttles.Add(1)
 		m.p.log.WarnContext(ctx, "EC2 throttled a call; the SDK retries it", "code", apiErrorCode(err), "throttles", c.throttles.Load())

@@ -333,8 +333,11 @@ func TestServesFromRedisWhileAWSIsDown(t *testing.T) {
 	// several pass by now).
 	var retryIn time.Duration
 	if fs := failures(); len(fs) > 0 {
-		if v, ok := fs[len(fs)-1]["retry_in"].(float64); ok {
-			retryIn = time.Duration(v)
+		// Durations are logged as Go spells them ("1.5s").
+		if v, ok := fs[len(fs)-1]["retry_in"].(string); ok {
+			if d, err := time.ParseDuration(v); err == nil {
+				retryIn = d
+			}
 		}
 	}
 	waitUntil(t, retryIn+30*time.Second, "a snapshot with eu-west-1 kept stale", func() bool {

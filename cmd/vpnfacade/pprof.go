@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -16,7 +19,7 @@ import (
 func startPprof(addr string, logger *slog.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", redactedCmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -32,4 +35,21 @@ func startPprof(addr string, logger *slog.Logger) (stop func(), err error) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
+}
+
+// urlCredentials matches the user information of a URL ("://user:pass@").
+var urlCredentials = regexp.MustCompile(`://[^@\s]*@`)
+
+// redactedCmdline is pprof.Cmdline without secrets: the credentials of
+// any URL on the command line (--redis-url redis://:password@…) are
+// replaced by REDACTED. Pass secrets in the environment
+// (VPNFACADE_REDIS_URL) instead: this page never shows it.
+func redactedCmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	args := make([]string, len(os.Args))
+	for i, a := range os.Args {
+		args[i] = urlCredentials.ReplaceAllString(a, "://REDACTED@")
+	}
+	_, _ = w.Write([]byte(strings.Join(args, "\x00")))
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/term"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/vpnfacade/vpnfacade/access"
 	"github.com/vpnfacade/vpnfacade/lease"
@@ -293,6 +293,9 @@ func openStore(ctx context.Context, cfg *settings, logger *slog.Logger) (watchab
 	if cfg.redisURL == "" {
 		return store.NewMemoryOptions(store.MemoryOptions{ChangeLogLength: cfg.watch.retention}), lease.Solo{}, nil
 	}
+	// go-redis logs through a process-wide logger: route it to slog, as
+	// JSON like every other line, with the password hidden.
+	redis.SetLogger(newRedisLogger(logger.With("component", "redis"), cfg.redisURL))
 	st, err := store.NewRedis(ctx, store.RedisOptions{
 		URL:             cfg.redisURL,
 		SentinelMaster:  cfg.redisSentinel,
@@ -326,19 +329,4 @@ func storeKind(cfg *settings) string {
 		return "memory"
 	}
 	return "redis"
-}
-
-// newLogger returns a JSON logger unless format (or, for "auto", a
-// terminal on w) asks for text.
-func newLogger(format string, w io.Writer) *slog.Logger {
-	if format == "auto" {
-		format = "json"
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			format = "text"
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, nil))
-	}
-	return slog.New(slog.NewJSONHandler(w, nil))
 }

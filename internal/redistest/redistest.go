@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -178,7 +179,8 @@ func (s *Server) launch() error {
 	}
 }
 
-// ping sends an inline PING and expects +PONG.
+// ping sends an inline PING and expects +PONG (or, from a server with a
+// password, -NOAUTH).
 func ping(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -195,7 +197,8 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if line != "+PONG\r\n" {
+	// A server started with requirepass answers NOAUTH: it is up too.
+	if line != "+PONG\r\n" && !strings.HasPrefix(line, "-NOAUTH ") {
 		return fmt.Errorf("PING answered %q", line)
 	}
 	return nil
