@@ -155,12 +155,15 @@ func (r *Redis) syncOnce(ctx context.Context) error {
 	if m := r.mirror.Load(); m != nil && m.Version >= version {
 		// A confirmation of the mirror's version moves its refresh time.
 		conf, _ := vals[1].(string)
-		if cv, at, ok := parseConfirmed(conf); ok && cv == m.Version && !at.Equal(m.RefreshedAt) {
-			at, partitions, err := r.loadConfirmation(ctx, cv)
-			if err != nil {
-				return err
+		if cv, ok := confirmedVersion(conf); ok && cv == m.Version {
+			if applied := r.applied.Load(); applied == nil || *applied != conf {
+				at, partitions, err := r.loadConfirmation(ctx, cv)
+				if err != nil {
+					return err
+				}
+				r.advanceRefreshed(m.Refreshed(at, partitions))
+				r.applied.Store(&conf)
 			}
-			r.advanceRefreshed(m.Refreshed(at, partitions))
 		}
 		return nil
 	}

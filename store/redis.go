@@ -103,8 +103,9 @@ type Redis struct {
 	logLen  int           // RedisOptions.ChangeLogLength
 	log     *slog.Logger
 
-	mirror atomic.Pointer[snapshot.Snapshot]
-	stale  atomic.Bool // the last poll or reload failed
+	mirror  atomic.Pointer[snapshot.Snapshot]
+	applied atomic.Pointer[string] // the last confirmation the mirror took (see Confirm)
+	stale   atomic.Bool            // the last poll or reload failed
 	// publishFailed: this process's last publish failed on Redis and no
 	// newer snapshot has reached the mirror since.
 	publishFailed atomic.Bool

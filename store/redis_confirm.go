@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,7 +19,11 @@ import (
 // current version's hash, and in the confirmed key, which mirrors poll with
 // the current pointer:
 //
-//	vpnfacade:{N}:confirmed   "<version> <refreshed_at RFC 3339>", the last confirmation
+//	vpnfacade:{N}:confirmed   "<version> <random id>", the last confirmation
+//
+// The id, not the refresh time, tells mirrors a confirmation is new: when
+// every partition failed, a confirmation keeps the refresh time and changes
+// only the partitions' states.
 
 // confirmedSuffix marks an announcement of a confirmation, not of a new
 // version: "<version>:confirmed".
@@ -29,7 +35,8 @@ const confirmedSuffix = ":confirmed"
 //	KEYS[1] current pointer, KEYS[2] fencing epoch, KEYS[3] the version's hash,
 //	KEYS[4] confirmed key
 //	ARGV[1] version, ARGV[2] writer epoch, ARGV[3] refreshed_at, ARGV[4]
-//	partitions (JSON), ARGV[5] announcement channel
+//	partitions (JSON), ARGV[5] announcement channel, ARGV[6] the
+//	confirmation's id
 //
 // Returns {status, detail}: {"ok", version}, {"epoch", stored epoch} or
 // {"version", current version}.
@@ -46,7 +53,7 @@ if less(stored, ARGV[2]) then
   redis.call('SET', KEYS[2], ARGV[2])
 end
 redis.call('HSET', KEYS[3], 'refreshed_at', ARGV[3], 'partitions', ARGV[4])
-redis.call('SET', KEYS[4], ARGV[1] .. ' ' .. ARGV[3])
+redis.call('SET', KEYS[4], ARGV[1] .. ' ' .. ARGV[6])
 redis.call('PUBLISH', ARGV[5], ARGV[1] .. ':confirmed')
 return {'ok', ARGV[1]}
 `)
@@ -65,11 +72,12 @@ func (r *Redis) Confirm(ctx context.Context, c Confirmation) (*snapshot.Snapshot
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "the confirmation cannot be encoded"), err)
 	}
+	id := rand.Text()
 	// meta is field, value pairs: refreshed_at and partitions are the 2nd
 	// and 3rd pairs (see snapshotMeta.fields).
 	res, err := confirmScript.Run(ctx, r.client,
 		[]string{r.keys.current, r.keys.epoch, r.keys.snapshot(c.Version), r.keys.confirmed},
-		c.Version, strconv.FormatUint(c.Epoch, 10), meta[3], meta[5], r.keys.announce,
+		c.Version, strconv.FormatUint(c.Epoch, 10), meta[3], meta[5], r.keys.announce, id,
 	).StringSlice()
 	if err != nil {
 		return nil, r.publishFailure(fmt.Errorf("store: confirm version %d: %w", c.Version, err))
@@ -92,23 +100,18 @@ func (r *Redis) Confirm(ctx context.Context, c Confirmation) (*snapshot.Snapshot
 	}
 	snap := m.Refreshed(at, partitions)
 	r.advanceRefreshed(snap)
+	confirmed := strconv.FormatUint(c.Version, 10) + " " + id
+	r.applied.Store(&confirmed)
 	r.recordSync(nil)
 	return snap, nil
 }
 
-// parseConfirmed reads the confirmed key's value; ok is false when it is
-// absent or malformed.
-func parseConfirmed(v string) (version uint64, at time.Time, ok bool) {
-	var ver, ts string
-	if _, err := fmt.Sscan(v, &ver, &ts); err != nil {
-		return 0, time.Time{}, false
-	}
+// confirmedVersion reads the version of the confirmed key's value; ok is
+// false when it is absent or malformed.
+func confirmedVersion(v string) (uint64, bool) {
+	ver, _, found := strings.Cut(v, " ")
 	version, err := strconv.ParseUint(ver, 10, 64)
-	if err != nil {
-		return 0, time.Time{}, false
-	}
-	at, err = time.Parse(time.RFC3339Nano, ts)
-	return version, at, err == nil
+	return version, found && err == nil
 }
 
 // advanceRefreshed makes s, a confirmation of the mirror's version, the

@@ -365,8 +365,10 @@ func TestServesFromRedisWhileAWSIsDown(t *testing.T) {
 		t.Errorf("vpnfacade_partition_stale for eu-west-1 after recovery = %v (present %v), want 0", v, ok)
 	}
 	info, err := snapshotOf(t, second.url)
-	if err != nil || info.GetVersion() <= last || info.GetStale() {
-		t.Errorf("after recovery the second process serves %v (err %v), want a fresh version above %d", info, err, last)
+	// The data did not change: the refreshes confirmed the version they
+	// found (or published a new one), and the answer is fresh again.
+	if err != nil || info.GetVersion() < last || info.GetStale() {
+		t.Errorf("after recovery the second process serves %v (err %v), want a fresh version, at least %d", info, err, last)
 	}
 	if n := s.calls()["AKIDSECONDPROCESS"][ec2sim.ActionGetCallerIdentity]; n != 1 {
 		t.Errorf("the second process called GetCallerIdentity %d times once STS was back, want 1", n)
