@@ -1,7 +1,6 @@
 package access
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vpnfacade/vpnfacade/internal/logtest"
 )
 
 // reloadWithin is how soon a changed access file must be in use.
@@ -66,23 +67,6 @@ func (e *reloadEvents) waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // tokenFile is an access file giving each name its token "token-<name>".
 func tokenFile(names ...string) string {
@@ -193,7 +177,7 @@ func works(a *Authenticator, token string) bool {
 // fails meanwhile.
 func TestWatchReloads(t *testing.T) {
 	events := newReloadEvents()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	a := newAuthenticator(t, tokenFile("steady"), Options{
 		OnReload: events.onReload,
 		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),

@@ -1,37 +1,19 @@
 package lease_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/vpnfacade/vpnfacade/internal/logtest"
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
 	"github.com/vpnfacade/vpnfacade/internal/storetest"
 	"github.com/vpnfacade/vpnfacade/lease"
 )
 
-// lockedBuffer is a log destination safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestLeaseFlushedKeysAreNamed: FLUSHALL removes the lease key; the holder
 // steps down saying the key is gone, not that another holder took it.
@@ -39,7 +21,7 @@ func TestLeaseFlushedKeysAreNamed(t *testing.T) {
 	const ttl = 900 * time.Millisecond
 	srv := redistest.Start(t)
 	st := storetest.Redis(t, srv.URL(), "flushed")
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	l, err := lease.New(st, lease.Options{Owner: "a", TTL: ttl, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatalf("lease.New: %v", err)

@@ -1,10 +1,7 @@
 package refresher
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -15,42 +12,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/vpnfacade/vpnfacade/internal/logtest"
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
-// logBuffer collects a JSON logger's lines; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
 
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the logged lines whose msg is msg, each as a map.
-func (b *logBuffer) lines(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func newLog() (*logBuffer, *slog.Logger) {
-	b := &logBuffer{}
+func newLog() (*logtest.Buffer, *slog.Logger) {
+	b := &logtest.Buffer{}
 	return b, slog.New(slog.NewJSONHandler(b, nil))
 }
 
@@ -116,7 +84,7 @@ func TestPrepareFailureIsRetriedWithTheBackoff(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
 
-	waitFor(t, "three failed attempts", func() bool { return len(logs.lines(t, "refresh failed; retrying after a backoff")) >= 3 })
+	waitFor(t, "three failed attempts", func() bool { return len(logs.JSONLines(t, "refresh failed; retrying after a backoff")) >= 3 })
 	if v := testutil.ToFloat64(m.consecutiveFailures); v < 2 {
 		t.Errorf("consecutive failures gauge = %v while Prepare fails, want at least 2", v)
 	}
@@ -126,7 +94,7 @@ func TestPrepareFailureIsRetriedWithTheBackoff(t *testing.T) {
 	if reads != 0 {
 		t.Errorf("%d partition reads while Prepare failed, want none", reads)
 	}
-	for i, l := range logs.lines(t, "refresh failed; retrying after a backoff") {
+	for i, l := range logs.JSONLines(t, "refresh failed; retrying after a backoff") {
 		if e, _ := l["error"].(string); e != "refresh: prepare the source: STS: connection refused" {
 			t.Errorf("failure %d logged error %q", i, e)
 		}
@@ -184,7 +152,7 @@ func TestPartitionStateInLogAndMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	failed := logs.lines(t, "partition read failed")
+	failed := logs.JSONLines(t, "partition read failed")
 	if len(failed) != 2 {
 		t.Fatalf("%d partition failure lines, want 2 (one per failed read)", len(failed))
 	}

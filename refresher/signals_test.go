@@ -1,14 +1,12 @@
 package refresher_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,29 +15,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vpnfacade/vpnfacade/ec2sim"
+	"github.com/vpnfacade/vpnfacade/internal/logtest"
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
 	"github.com/vpnfacade/vpnfacade/internal/storetest"
 	"github.com/vpnfacade/vpnfacade/refresher"
 	"github.com/vpnfacade/vpnfacade/upstream"
 )
 
-// logBuffer is a log destination safe for concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // metricValue sums the samples of the counter name whose labels include
 // every label=value pair of want.
@@ -77,7 +59,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, want map[s
 type signalFixture struct {
 	redis *redistest.Server
 	reg   *prometheus.Registry
-	logs  *logBuffer
+	logs  *logtest.Buffer
 	r     *refresher.Refresher
 }
 
@@ -96,7 +78,7 @@ func newSignalFixture(t *testing.T, wrap func(http.Handler) http.Handler) *signa
 		h = wrap(h)
 	}
 	hs := startHTTP(t, h)
-	f := &signalFixture{redis: redistest.Start(t), reg: prometheus.NewRegistry(), logs: &logBuffer{}}
+	f := &signalFixture{redis: redistest.Start(t), reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, nil))
 	src, err := upstream.New(t.Context(), upstream.Config{
 		Regions:      []string{ec2sim.DefaultRegion},

@@ -1,16 +1,15 @@
 package store_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/internal/endpointtest"
+	"github.com/vpnfacade/vpnfacade/internal/logtest"
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
 	"github.com/vpnfacade/vpnfacade/internal/storetest"
 	"github.com/vpnfacade/vpnfacade/snapshot"
@@ -51,29 +50,12 @@ func TestRedisURLErrorsHideThePassword(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // loggedStore opens a store on url whose log lines are kept in the
 // returned buffer.
-func loggedStore(t *testing.T, url, namespace string) (*store.Redis, *syncBuffer) {
+func loggedStore(t *testing.T, url, namespace string) (*store.Redis, *logtest.Buffer) {
 	t.Helper()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	r, err := store.NewRedis(t.Context(), store.RedisOptions{
 		URL: url, Namespace: namespace, Grace: time.Minute,
 		PollInterval: 50 * time.Millisecond, CommandTimeout: 300 * time.Millisecond,

@@ -11,25 +11,51 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // startPprof serves Go's runtime profiles (net/http/pprof) on their own
-// listener at addr, apart from the API so that they are never exposed with
-// it. It returns a function that stops serving.
+// listener at addr (--pprof-listen), apart from the API so that they are
+// never exposed with it. It returns a function that stops serving.
 func startPprof(addr string, logger *slog.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
+	handlePprof(mux)
+	return serveSide(mux, addr, "--pprof-listen", "pprof", logger)
+}
+
+// startMetrics serves /metrics and Go's runtime profiles (/debug/pprof/) on
+// their own listener at addr (--metrics-listen), so that with access
+// control on they are reachable only where operators put that listener.
+// It returns a function that stops serving.
+func startMetrics(addr string, registry *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+	handlePprof(mux)
+	return serveSide(mux, addr, "--metrics-listen", "metrics", logger)
+}
+
+// handlePprof adds Go's runtime profiles to mux, with a command line that
+// shows no secret.
+func handlePprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", redactedCmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
+// serveSide serves mux on its own listener at addr, named by flag in
+// errors and by what in the log, and returns a function that stops it.
+func serveSide(mux *http.ServeMux, addr, flag, what string, logger *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--pprof-listen %s: %w", addr, err)
+		return nil, fmt.Errorf("%s %s: %w", flag, addr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	logger.Info("pprof listening", "addr", "http://"+ln.Addr().String())
+	logger.Info(what+" listening", "addr", "http://"+ln.Addr().String())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
