@@ -376,11 +376,17 @@ func TestThrottlingIsRetriedByTheSDK(t *testing.T) {
 		t.Fatal("the SDK does not classify RequestLimitExceeded as a throttle")
 	}
 
-	// With the standard retryer every page eventually succeeds.
-	if err := sim.SetThrottle(ec2sim.Throttle{Burst: 2, PerSecond: 50}); err != nil {
+	// With the standard retryer every page eventually succeeds. The bucket
+	// refills at 5/s, slower than even a loaded machine pages, so that the
+	// pages after the burst are throttled for certain.
+	if err := sim.SetThrottle(ec2sim.Throttle{Burst: 2, PerSecond: 5}); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := listAll(t, newClient(url, ec2sim.DefaultRegion, fastRetries), &ec2.DescribeClientVpnEndpointsInput{}, 5)
+	patient := func(o *ec2.Options) {
+		fastRetries(o)
+		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 60)
+	}
+	got, _, err := listAll(t, newClient(url, ec2sim.DefaultRegion, patient), &ec2.DescribeClientVpnEndpointsInput{}, 5)
 	if err != nil {
 		t.Fatalf("paginating under throttling: %v", err)
 	}
