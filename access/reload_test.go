@@ -67,7 +67,6 @@ func (e *reloadEvents) waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-
 // tokenFile is an access file giving each name its token "token-<name>".
 func tokenFile(names ...string) string {
 	var b strings.Builder

@@ -14,7 +14,6 @@ import (
 	"github.com/vpnfacade/vpnfacade/lease"
 )
 
-
 // TestLeaseFlushedKeysAreNamed: FLUSHALL removes the lease key; the holder
 // steps down saying the key is gone, not that another holder took it.
 func TestLeaseFlushedKeysAreNamed(t *testing.T) {

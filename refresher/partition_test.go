@@ -16,7 +16,6 @@ import (
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
-
 func newLog() (*logtest.Buffer, *slog.Logger) {
 	b := &logtest.Buffer{}
 	return b, slog.New(slog.NewJSONHandler(b, nil))

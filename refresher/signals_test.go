@@ -22,7 +22,6 @@ import (
 	"github.com/vpnfacade/vpnfacade/upstream"
 )
 
-
 // metricValue sums the samples of the counter name whose labels include
 // every label=value pair of want.
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {

@@ -50,7 +50,6 @@ func TestRedisURLErrorsHideThePassword(t *testing.T) {
 	}
 }
 
-
 // loggedStore opens a store on url whose log lines are kept in the
 // returned buffer.
 func loggedStore(t *testing.T, url, namespace string) (*store.Redis, *logtest.Buffer) {
