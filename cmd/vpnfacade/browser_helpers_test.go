@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -308,22 +307,8 @@ func (s *stoppableSim) stop() { _ = s.hs.Close() }
 // startSimWith serves the given endpoints from an in-process emulator.
 func startSimWith(t *testing.T, data []*clientvpnv1.ClientVpnEndpoint) *stoppableSim {
 	t.Helper()
-	opts := ec2sim.Options{DefaultRegion: e2eRegions[0]}
-	for _, e := range data {
-		opts.Endpoints = append(opts.Endpoints, proto.CloneOf(e))
-	}
-	srv, err := ec2sim.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
-	return &stoppableSim{sim: &sim{Server: srv, url: "http://" + ln.Addr().String(), data: data}, hs: hs}
+	s, hs := serveSim(t, data, ec2sim.Options{})
+	return &stoppableSim{sim: s, hs: hs}
 }
 
 // everyFieldSet returns base with every field of the contract set, the way

@@ -63,6 +63,14 @@ func startSim(t *testing.T, count int, opts ec2sim.Options) *sim {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s, _ := serveSim(t, data, opts)
+	return s
+}
+
+// serveSim serves data from an in-process emulator with opts on a loopback
+// port, until the test ends; it returns the emulator and its HTTP server.
+func serveSim(t *testing.T, data []*clientvpnv1.ClientVpnEndpoint, opts ec2sim.Options) (*sim, *http.Server) {
+	t.Helper()
 	opts.Endpoints = make([]*clientvpnv1.ClientVpnEndpoint, len(data))
 	for i, e := range data {
 		opts.Endpoints[i] = proto.CloneOf(e)
@@ -79,7 +87,7 @@ func startSim(t *testing.T, count int, opts ec2sim.Options) *sim {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() { _ = hs.Close() })
-	return &sim{Server: srv, url: "http://" + ln.Addr().String(), data: data}
+	return &sim{Server: srv, url: "http://" + ln.Addr().String(), data: data}, hs
 }
 
 var listeningLine = regexp.MustCompile(`"msg":"vpnfacade listening","addr":"(https?://[^"]+)"`)
