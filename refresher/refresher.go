@@ -363,7 +363,6 @@ func build(results []readResult, prev *snapshot.Snapshot) (store.Publication, er
 	var (
 		pub     store.Publication
 		missing []error
-		kept    map[vpnfacade.PartitionKey][]*clientvpnv1.ClientVpnEndpoint // prev's endpoints by partition, built when needed
 	)
 	for _, res := range results {
 		p := snapshot.Partition{AccountID: res.accountID, Region: res.region}
@@ -379,13 +378,10 @@ func build(results []readResult, prev *snapshot.Snapshot) (store.Publication, er
 			missing = append(missing, fmt.Errorf("%s/%s: %w", res.accountID, res.region, res.err))
 			continue
 		}
-		if kept == nil {
-			var err error
-			if kept, err = byPartition(prev); err != nil {
-				return store.Publication{}, fmt.Errorf("refresh: keep the last good data: %w", err)
-			}
+		eps, err := partitionOf(prev, vpnfacade.PartitionKey{AccountID: res.accountID, Region: res.region})
+		if err != nil {
+			return store.Publication{}, fmt.Errorf("refresh: keep the last good data: %w", err)
 		}
-		eps := kept[vpnfacade.PartitionKey{AccountID: res.accountID, Region: res.region}]
 		p.RefreshedAt = last.RefreshedAt
 		p.Stale = true
 		p.Error = res.err.Error()
@@ -438,17 +434,21 @@ func samePartitions(a, b []snapshot.Partition) bool {
 	return true
 }
 
-// byPartition decodes a snapshot's endpoints, grouped by partition.
-func byPartition(s *snapshot.Snapshot) (map[vpnfacade.PartitionKey][]*clientvpnv1.ClientVpnEndpoint, error) {
-	m := map[vpnfacade.PartitionKey][]*clientvpnv1.ClientVpnEndpoint{}
+// partitionOf decodes the endpoints of one partition of a snapshot: only a
+// failed partition's last good data is decoded, not the whole snapshot.
+func partitionOf(s *snapshot.Snapshot, key vpnfacade.PartitionKey) ([]*clientvpnv1.ClientVpnEndpoint, error) {
+	var out []*clientvpnv1.ClientVpnEndpoint
 	for e := range s.All() {
+		if e.Partition() != key {
+			continue
+		}
 		msg, err := e.Message()
 		if err != nil {
 			return nil, err
 		}
-		m[e.Partition()] = append(m[e.Partition()], msg)
+		out = append(out, msg)
 	}
-	return m, nil
+	return out, nil
 }
 
 // options are a Refresher's settings (see Option).
