@@ -17,6 +17,7 @@ import (
 
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
 // TestBrowserPage drives the page in headless Chromium against the real
@@ -344,6 +345,10 @@ func TestBrowserDetails(t *testing.T) {
 		t.Fatalf("the fixture leaves fields of the contract unset: %v", unset)
 	}
 	data[16] = full
+	// The programs the page's commands run, found (and buf built) before
+	// the browser's clock starts.
+	bufEnv := bufOnPath(t)
+	prereq.Command(t, "aws", "awscli", "the page's AWS CLI command is run as copied")
 	s := startSimWith(t, data)
 	f := startFacade(t, s.sim, "")
 	waitServing(t, f.url)
@@ -379,7 +384,7 @@ func TestBrowserDetails(t *testing.T) {
 	// The commands fetch the same endpoint: buf curl through the Connect
 	// API, the AWS CLI through the EC2-compatible one.
 	bufCmd := visibleText(t, tab, "#cmd-buf")
-	out := runShell(t, bufCmd, bufOnPath(t))
+	out := runShell(t, bufCmd, bufEnv)
 	got := new(clientvpnv1.GetClientVpnEndpointResponse)
 	if err := protojson.Unmarshal([]byte(out), got); err != nil {
 		t.Fatalf("%s printed %v:\n%s", bufCmd, err, out)

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
 // TestREADMEProductionExample runs the README's production example (mTLS,
@@ -33,10 +35,8 @@ func TestREADMEProductionExample(t *testing.T) {
 	}
 	script := readme[i+len("```sh\n"):]
 	script = script[:bytes.Index(script, []byte("\n```"))+1]
-	for _, tool := range []string{"bash", "openssl", "curl", "aws"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("the README's example needs %s: %v", tool, err)
-		}
+	for _, tool := range []struct{ name, pkg string }{{"bash", "bash"}, {"openssl", "openssl"}, {"curl", "curl"}, {"aws", "awscli"}} {
+		prereq.Command(t, tool.name, tool.pkg, "the README's production example runs it")
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

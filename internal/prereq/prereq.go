@@ -1,5 +1,5 @@
 // Package prereq finds the programs outside Go that tests run — python3
-// with boto3, headless chromium, redis-server — and, when one is missing,
+// with boto3, headless chromium, redis-server, the AWS CLI, curl — and, when one is missing,
 // fails the test with the one command that installs it. Tests use real
 // parts and do not skip: a missing part is a red test that says what to do.
 package prereq
@@ -68,6 +68,19 @@ func RedisServer(t testing.TB) string {
 	return ""
 }
 
+// Command returns the path of the program name, which Debian's package pkg
+// provides; purpose says what the tests use it for. Without it, it fails t
+// with the command that installs it.
+func Command(t testing.TB, name, pkg, purpose string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	t.Fatalf("%s is not installed (%s): install it with\n\t%s\nor run ./test, which installs every test prerequisite",
+		name, purpose, InstallCommand(pkg))
+	return ""
+}
+
 // InstallCommand is the command that installs the Debian package pkg on
 // this machine: apt-get (through sudo unless running as root) on Linux,
 // Homebrew or pip on macOS.
@@ -80,6 +93,8 @@ func InstallCommand(pkg string) string {
 			return "python3 -m pip install boto3"
 		case "chromium":
 			return "brew install --cask chromium"
+		case "awscli", "curl", "openssl":
+			return "brew install " + pkg
 		}
 	}
 	if pkg == "chromium" && isUbuntu() {
