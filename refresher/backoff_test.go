@@ -18,7 +18,7 @@ import (
 func TestRunBacksOffWhenEveryPartitionFails(t *testing.T) {
 	const interval = 20 * time.Millisecond
 	src, st := threePartitions(), store.NewMemory()
-	r := mustNew(t, src, st, WithInterval(interval), WithJitter(0), WithBackoff(time.Millisecond, 160*time.Millisecond))
+	r := mustNew(t, src, st, Options{Interval: interval, Jitter: -1, MinBackoff: time.Millisecond, MaxBackoff: 160 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error)

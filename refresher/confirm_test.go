@@ -54,7 +54,7 @@ func TestUnchangedRefreshesDoNotRewriteTheSnapshot(t *testing.T) {
 	}
 	src.set(acctA, "eu-west-1", a1...)
 	src.set(acctA, "us-east-1", a2...)
-	r := mustNew(t, src, st)
+	r := mustNew(t, src, st, Options{})
 
 	if err := r.RefreshNow(t.Context()); err != nil {
 		t.Fatal(err)

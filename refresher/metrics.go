@@ -7,11 +7,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics exports what refreshes do: how long they take, how many fail, and
+// metrics export what refreshes do: how long they take, how many fail, and
 // when one last succeeded, overall and per partition (account, region).
 // Only the process that refreshes (the lease holder) has per-partition
 // series; they are removed when it stops refreshing.
-type Metrics struct {
+type metrics struct {
 	refreshes           *prometheus.HistogramVec
 	failures            *prometheus.CounterVec
 	lastSuccess         prometheus.Gauge
@@ -22,9 +22,9 @@ type Metrics struct {
 	partitionStale       *prometheus.GaugeVec
 }
 
-// NewMetrics registers the refresh metrics on reg (the service's registry).
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
+// newMetrics registers the refresh metrics on reg (Options.Registerer).
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
 		refreshes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vpnfacade_refresh_duration_seconds",
 			Help:    "Time a refresh took, from the first read to the publish, by result (ok or failed).",
@@ -65,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // observe records one refresh.
-func (m *Metrics) observe(took time.Duration, err error) {
+func (m *metrics) observe(took time.Duration, err error) {
 	if err != nil {
 		m.refreshes.WithLabelValues("failed").Observe(took.Seconds())
 		m.failures.WithLabelValues(failureCause(err)).Inc()
@@ -77,7 +77,7 @@ func (m *Metrics) observe(took time.Duration, err error) {
 
 // partition records the outcome of one partition's read: its consecutive
 // failures, its last successful read (zero: unknown) and whether it is stale.
-func (m *Metrics) partition(account, region string, failures int, lastSuccess time.Time, stale bool) {
+func (m *metrics) partition(account, region string, failures int, lastSuccess time.Time, stale bool) {
 	m.partitionFailures.WithLabelValues(account, region).Set(float64(failures))
 	if !lastSuccess.IsZero() {
 		m.partitionLastSuccess.WithLabelValues(account, region).Set(float64(lastSuccess.UnixNano()) / 1e9)
@@ -91,12 +91,9 @@ func (m *Metrics) partition(account, region string, failures int, lastSuccess ti
 
 // forget drops the per-partition series and the failure count, when this
 // process stops refreshing.
-func (m *Metrics) forget() {
+func (m *metrics) forget() {
 	m.consecutiveFailures.Set(0)
 	m.partitionFailures.Reset()
 	m.partitionLastSuccess.Reset()
 	m.partitionStale.Reset()
 }
-
-// WithMetrics records every refresh in m.
-func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }

@@ -14,12 +14,9 @@ import (
 
 func TestMetricsCountRefreshesByResult(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	src := threePartitions()
-	r := mustNew(t, src, store.NewMemory(), WithMetrics(m))
+	r := mustNew(t, src, store.NewMemory(), Options{Registerer: reg})
+	m := r.opts.metrics
 	if err := r.RefreshNow(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +39,7 @@ func TestMetricsCountRefreshesByResult(t *testing.T) {
 	if v := testutil.ToFloat64(m.lastSuccess); v <= 0 {
 		t.Errorf("last success timestamp = %v, want the time of the successful refresh", v)
 	}
-	if _, err := NewMetrics(reg); err == nil || !strings.Contains(err.Error(), "registering") {
+	if _, err := New(src, store.NewMemory(), Options{Registerer: reg}); err == nil || !strings.Contains(err.Error(), "registering") {
 		t.Errorf("registering twice = %v, want an error", err)
 	}
 }

@@ -72,12 +72,9 @@ func TestPrepareFailureIsRetriedWithTheBackoff(t *testing.T) {
 	src := &preparingSource{fixedSource: fixed, hidden: [][2]string{pA1, pA2}, failing: errors.New("STS: connection refused")}
 	logs, logger := newLog()
 	reg := prometheus.NewRegistry()
-	m, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := store.NewMemory()
-	r := mustNew(t, src, st, WithInterval(time.Hour), WithBackoff(time.Millisecond, 4*time.Millisecond), WithLogger(logger), WithMetrics(m))
+	r := mustNew(t, src, st, Options{Interval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, Logger: logger, Registerer: reg})
+	m := r.opts.metrics
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error)
@@ -134,12 +131,9 @@ func TestPrepareFailureIsRetriedWithTheBackoff(t *testing.T) {
 // process no longer refreshes), the per-partition series go away.
 func TestPartitionStateInLogAndMetrics(t *testing.T) {
 	logs, logger := newLog()
-	m, err := NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, st := threePartitions(), store.NewMemory()
-	r := mustNew(t, src, st, WithLogger(logger), WithMetrics(m))
+	r := mustNew(t, src, st, Options{Logger: logger, Registerer: prometheus.NewRegistry()})
+	m := r.opts.metrics
 	if err := r.RefreshNow(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@
 package refresher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vpnfacade/vpnfacade"
@@ -69,16 +71,13 @@ type Refresher struct {
 }
 
 // New returns a Refresher that reads source and publishes to st. It fails
-// on an invalid option.
-func New(source Source, st store.Store, opts ...Option) (*Refresher, error) {
+// on an invalid option, or when its metrics cannot be registered.
+func New(source Source, st store.Store, opts Options) (*Refresher, error) {
 	if source == nil || st == nil {
 		return nil, errors.New("refresher: a source and a store are required")
 	}
-	o := defaults()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := o.validate(); err != nil {
+	o, err := opts.resolve()
+	if err != nil {
 		return nil, err
 	}
 	return &Refresher{source: source, store: st, opts: o, running: make(chan struct{}, 1), failures: map[vpnfacade.PartitionKey]int{}}, nil
@@ -451,7 +450,51 @@ func partitionOf(s *snapshot.Snapshot, key vpnfacade.PartitionKey) ([]*clientvpn
 	return out, nil
 }
 
-// options are a Refresher's settings (see Option).
+// Options configure a Refresher. The zero value is valid: each zero field
+// means the default its comment names.
+type Options struct {
+	// Interval is the time between successful refreshes, before jitter.
+	// 0 means DefaultInterval.
+	Interval time.Duration
+	// Jitter spreads each interval uniformly by ± this fraction of it, so
+	// that replicas do not refresh in step; it must be below 1. 0 means
+	// DefaultJitter; a negative value means no jitter.
+	Jitter float64
+	// Concurrency is how many partitions are read at once. 0 means
+	// DefaultConcurrency.
+	Concurrency int
+	// ReadTimeout bounds the read of one partition, retries included; a
+	// read that exceeds it fails like any other. 0 means DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// MinBackoff is the delay after the first failed refresh; it doubles
+	// with each further one up to MaxBackoff, each jittered. 0 means
+	// DefaultMinBackoff.
+	MinBackoff time.Duration
+	// MaxBackoff caps the delay after failed refreshes; it must be at least
+	// MinBackoff. 0 means DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// Epoch returns the writer's fencing epoch for each publish. Nil means
+	// always 0, which only the memory store accepts.
+	Epoch func() uint64
+	// Logger receives refreshes and failed reads; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the refresh metrics (vpnfacade_refresh_* and
+	// vpnfacade_partition_*); nil means no metrics. Pass the service's own
+	// registry, not the global one.
+	Registerer prometheus.Registerer
+}
+
+// Defaults of Options.
+const (
+	DefaultInterval    = 60 * time.Second
+	DefaultJitter      = 0.1
+	DefaultConcurrency = 4
+	DefaultReadTimeout = 5 * time.Minute
+	DefaultMinBackoff  = time.Second
+	DefaultMaxBackoff  = 5 * time.Minute
+)
+
+// options are a Refresher's settings, resolved from Options.
 type options struct {
 	interval    time.Duration
 	jitter      float64
@@ -461,41 +504,52 @@ type options struct {
 	maxBackoff  time.Duration
 	epoch       func() uint64
 	logger      *slog.Logger
-	metrics     *Metrics // nil: not recorded
+	metrics     *metrics // nil: not recorded
 }
 
-func defaults() options {
-	return options{
-		interval:    60 * time.Second,
-		jitter:      0.1,
-		concurrency: 4,
-		readTimeout: 5 * time.Minute,
-		minBackoff:  time.Second,
-		maxBackoff:  5 * time.Minute,
-		epoch:       func() uint64 { return 0 },
-		logger:      slog.New(slog.DiscardHandler),
+// resolve checks o and returns it with every default applied. It registers
+// the metrics, so it is called once per Refresher.
+func (o Options) resolve() (options, error) {
+	r := options{
+		interval:    cmp.Or(o.Interval, DefaultInterval),
+		jitter:      cmp.Or(o.Jitter, DefaultJitter),
+		concurrency: cmp.Or(o.Concurrency, DefaultConcurrency),
+		readTimeout: cmp.Or(o.ReadTimeout, DefaultReadTimeout),
+		minBackoff:  cmp.Or(o.MinBackoff, DefaultMinBackoff),
+		maxBackoff:  cmp.Or(o.MaxBackoff, DefaultMaxBackoff),
+		epoch:       o.Epoch,
+		logger:      o.Logger,
 	}
-}
-
-func (o options) validate() error {
+	if r.jitter < 0 {
+		r.jitter = 0
+	}
+	if r.epoch == nil {
+		r.epoch = func() uint64 { return 0 }
+	}
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
+	}
 	switch {
-	case o.interval <= 0:
-		return vpnfacade.Errorf(vpnfacade.EINVALID, "interval", "%v is not a positive duration", o.interval)
-	case o.jitter < 0 || o.jitter >= 1:
-		return vpnfacade.Errorf(vpnfacade.EINVALID, "jitter", "%v is out of range: use a fraction from 0 (none) to below 1", o.jitter)
-	case o.concurrency < 1:
-		return vpnfacade.Errorf(vpnfacade.EINVALID, "concurrency", "%d is out of range: use 1 or more", o.concurrency)
-	case o.readTimeout <= 0:
-		return vpnfacade.Errorf(vpnfacade.EINVALID, "read_timeout", "%v is not a positive duration", o.readTimeout)
-	case o.minBackoff <= 0 || o.maxBackoff < o.minBackoff:
-		return vpnfacade.Errorf(vpnfacade.EINVALID, "backoff",
-			"min %v and max %v are invalid: use a positive min and a max at least as long", o.minBackoff, o.maxBackoff)
-	case o.epoch == nil:
-		return vpnfacade.Errorf(vpnfacade.EINVALID, "epoch", "the epoch function is nil")
-	case o.logger == nil:
-		return vpnfacade.Errorf(vpnfacade.EINVALID, "logger", "the logger is nil")
+	case r.interval < 0:
+		return options{}, vpnfacade.Errorf(vpnfacade.EINVALID, "interval", "%v is not a positive duration", o.Interval)
+	case r.jitter >= 1:
+		return options{}, vpnfacade.Errorf(vpnfacade.EINVALID, "jitter", "%v is out of range: use a fraction below 1 (negative: none)", o.Jitter)
+	case r.concurrency < 0:
+		return options{}, vpnfacade.Errorf(vpnfacade.EINVALID, "concurrency", "%d is out of range: use 1 or more", o.Concurrency)
+	case r.readTimeout < 0:
+		return options{}, vpnfacade.Errorf(vpnfacade.EINVALID, "read_timeout", "%v is not a positive duration", o.ReadTimeout)
+	case r.minBackoff < 0 || r.maxBackoff < r.minBackoff:
+		return options{}, vpnfacade.Errorf(vpnfacade.EINVALID, "backoff",
+			"min %v and max %v are invalid: use a positive min and a max at least as long", r.minBackoff, r.maxBackoff)
 	}
-	return nil
+	if o.Registerer != nil {
+		m, err := newMetrics(o.Registerer)
+		if err != nil {
+			return options{}, err
+		}
+		r.metrics = m
+	}
+	return r, nil
 }
 
 // nextInterval is the interval with ±jitter applied.
@@ -523,38 +577,6 @@ func (o options) backoffFrom(base time.Duration, n int) time.Duration {
 	d = min(d, o.maxBackoff)
 	return d/2 + rand.N(d/2+1)
 }
-
-// Option configures a Refresher.
-type Option func(*options)
-
-// WithInterval sets the time between successful refreshes (default 60 s),
-// before jitter.
-func WithInterval(d time.Duration) Option { return func(o *options) { o.interval = d } }
-
-// WithJitter spreads each interval uniformly by ± this fraction of it
-// (default 0.1), so that replicas do not refresh in step.
-func WithJitter(fraction float64) Option { return func(o *options) { o.jitter = fraction } }
-
-// WithConcurrency sets how many partitions are read at once (default 4).
-func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
-
-// WithReadTimeout bounds the read of one partition, retries included
-// (default 5 min); a read that exceeds it fails like any other.
-func WithReadTimeout(d time.Duration) Option { return func(o *options) { o.readTimeout = d } }
-
-// WithBackoff sets the delay after a failed refresh: minimum after the first
-// failure, doubling with each further one up to maximum, each jittered
-// (defaults 1 s and 5 min).
-func WithBackoff(minimum, maximum time.Duration) Option {
-	return func(o *options) { o.minBackoff, o.maxBackoff = minimum, maximum }
-}
-
-// WithEpoch sets the function that returns the writer's fencing epoch for
-// each publish (default: always 0, which only the memory store accepts).
-func WithEpoch(epoch func() uint64) Option { return func(o *options) { o.epoch = epoch } }
-
-// WithLogger sets where refreshes are logged (default: nowhere).
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // storeError marks a refresh failure on the store's side (reading the
 // current snapshot or publishing), as opposed to reading upstream.

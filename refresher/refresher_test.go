@@ -127,9 +127,9 @@ func threePartitions() *fixedSource {
 	return src
 }
 
-func mustNew(t *testing.T, src Source, st store.Store, opts ...Option) *Refresher {
+func mustNew(t *testing.T, src Source, st store.Store, opts Options) *Refresher {
 	t.Helper()
-	r, err := New(src, st, opts...)
+	r, err := New(src, st, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -165,7 +165,7 @@ func partition(t *testing.T, s *snapshot.Snapshot, account, region string) snaps
 
 func TestRefreshPublishesEveryPartition(t *testing.T) {
 	src, st := threePartitions(), store.NewMemory()
-	r := mustNew(t, src, st)
+	r := mustNew(t, src, st, Options{})
 	before := time.Now()
 
 	if err := r.RefreshNow(t.Context()); err != nil {
@@ -196,7 +196,7 @@ func TestRefreshPublishesEveryPartition(t *testing.T) {
 
 func TestFailedPartitionKeepsLastGoodDataMarkedStale(t *testing.T) {
 	src, st := threePartitions(), store.NewMemory()
-	r := mustNew(t, src, st)
+	r := mustNew(t, src, st, Options{})
 	if err := r.RefreshNow(t.Context()); err != nil {
 		t.Fatalf("first RefreshNow: %v", err)
 	}
@@ -259,7 +259,7 @@ func TestFailedPartitionKeepsLastGoodDataMarkedStale(t *testing.T) {
 func TestFailedPartitionWithoutEarlierDataPublishesNothing(t *testing.T) {
 	src, st := threePartitions(), store.NewMemory()
 	src.setFail(acctB, "eu-west-1", errors.New("AuthFailure"))
-	r := mustNew(t, src, st)
+	r := mustNew(t, src, st, Options{})
 
 	err := r.RefreshNow(t.Context())
 	if err == nil {
@@ -291,7 +291,7 @@ func TestFailedPartitionWithoutEarlierDataPublishesNothing(t *testing.T) {
 
 func TestDiffAgainstPreviousSnapshot(t *testing.T) {
 	src, st := threePartitions(), store.NewMemory()
-	r := mustNew(t, src, st)
+	r := mustNew(t, src, st, Options{})
 	if err := r.RefreshNow(t.Context()); err != nil {
 		t.Fatalf("RefreshNow: %v", err)
 	}
@@ -300,7 +300,7 @@ func TestDiffAgainstPreviousSnapshot(t *testing.T) {
 	src.set(acctB, "eu-west-1", endpoint(acctB, "eu-west-1", "cvpn-endpoint-b1", "new"))
 
 	recorder := &recordingStore{Store: st}
-	r = mustNew(t, src, recorder)
+	r = mustNew(t, src, recorder, Options{})
 	if err := r.RefreshNow(t.Context()); err != nil {
 		t.Fatalf("RefreshNow: %v", err)
 	}
@@ -357,7 +357,7 @@ func TestInconsistentReadCountsAsFailure(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			src, st := newFixedSource(pA1), store.NewMemory()
 			src.set(acctA, "eu-west-1", eps...)
-			if err := mustNew(t, src, st).RefreshNow(t.Context()); err == nil {
+			if err := mustNew(t, src, st, Options{}).RefreshNow(t.Context()); err == nil {
 				t.Errorf("RefreshNow published a read with %s", name)
 			}
 		})
@@ -371,7 +371,7 @@ func TestRefreshesNeverOverlapAndConcurrencyIsBounded(t *testing.T) {
 	}
 	src, st := newFixedSource(parts...), store.NewMemory()
 	src.delay = 5 * time.Millisecond
-	r := mustNew(t, src, st, WithConcurrency(3))
+	r := mustNew(t, src, st, Options{Concurrency: 3})
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -401,7 +401,7 @@ func TestRefreshesNeverOverlapAndConcurrencyIsBounded(t *testing.T) {
 
 func TestRunRefreshesOnInterval(t *testing.T) {
 	src, st := threePartitions(), store.NewMemory()
-	r := mustNew(t, src, st, WithInterval(10*time.Millisecond))
+	r := mustNew(t, src, st, Options{Interval: 10 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
@@ -423,7 +423,7 @@ func TestRunRefreshesOnInterval(t *testing.T) {
 func TestRunBacksOffAfterFailuresThenRecovers(t *testing.T) {
 	src, st := threePartitions(), store.NewMemory()
 	src.setFail(acctA, "eu-west-1", errors.New("region down"))
-	r := mustNew(t, src, st, WithInterval(time.Hour), WithBackoff(time.Millisecond, 4*time.Millisecond))
+	r := mustNew(t, src, st, Options{Interval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error)
@@ -449,7 +449,7 @@ func TestRunBacksOffAfterFailuresThenRecovers(t *testing.T) {
 func TestRunStopsPromptlyOnCancel(t *testing.T) {
 	src, st := threePartitions(), store.NewMemory()
 	src.delay = time.Hour // every read blocks until its context ends
-	r := mustNew(t, src, st)
+	r := mustNew(t, src, st, Options{})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
@@ -475,7 +475,7 @@ func TestRunStopsPromptlyOnCancel(t *testing.T) {
 func TestRefreshNowWaitsForRunningRefreshUntilContextEnds(t *testing.T) {
 	src, st := threePartitions(), store.NewMemory()
 	src.delay = time.Hour
-	r := mustNew(t, src, st)
+	r := mustNew(t, src, st, Options{})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go r.RefreshNow(ctx) //nolint:errcheck // cancelled below
@@ -497,11 +497,11 @@ func TestEpochIsPublishedAndFencingRefusals(t *testing.T) {
 	if _, err := st.Publish(t.Context(), store.Publication{RefreshedAt: time.Now(), Epoch: 7}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	stale := mustNew(t, src, st, WithEpoch(func() uint64 { return 5 }))
+	stale := mustNew(t, src, st, Options{Epoch: func() uint64 { return 5 }})
 	if err := stale.RefreshNow(t.Context()); vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
 		t.Errorf("RefreshNow with a superseded epoch = %v, want ECONFLICT", err)
 	}
-	fresh := mustNew(t, src, st, WithEpoch(func() uint64 { return 8 }))
+	fresh := mustNew(t, src, st, Options{Epoch: func() uint64 { return 8 }})
 	if err := fresh.RefreshNow(t.Context()); err != nil {
 		t.Errorf("RefreshNow with the newest epoch: %v", err)
 	}
@@ -511,30 +511,31 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	src, st := threePartitions(), store.NewMemory()
 	for _, c := range []struct {
 		field string
-		opt   Option
+		opts  Options
 	}{
-		{"interval", WithInterval(0)},
-		{"jitter", WithJitter(1.5)},
-		{"concurrency", WithConcurrency(0)},
-		{"read_timeout", WithReadTimeout(-time.Second)},
-		{"backoff", WithBackoff(time.Minute, time.Second)},
-		{"epoch", WithEpoch(nil)},
-		{"logger", WithLogger(nil)},
+		{"interval", Options{Interval: -time.Second}},
+		{"jitter", Options{Jitter: 1.5}},
+		{"concurrency", Options{Concurrency: -1}},
+		{"read_timeout", Options{ReadTimeout: -time.Second}},
+		{"backoff", Options{MinBackoff: time.Minute, MaxBackoff: time.Second}},
+		{"backoff", Options{MinBackoff: -time.Second}},
 	} {
-		_, err := New(src, st, c.opt)
+		_, err := New(src, st, c.opts)
 		var verr *vpnfacade.Error
 		if !errors.As(err, &verr) || verr.Code != vpnfacade.EINVALID || verr.Field != c.field {
 			t.Errorf("New with a bad %s = %v, want EINVALID naming %s", c.field, err, c.field)
 		}
 	}
-	if _, err := New(nil, st); err == nil {
+	if _, err := New(nil, st, Options{}); err == nil {
 		t.Error("New without a source succeeded")
 	}
 }
 
 func TestBackoffAndIntervalStayInBounds(t *testing.T) {
-	o := defaults()
-	o.minBackoff, o.maxBackoff = time.Second, time.Minute
+	o, err := Options{MinBackoff: time.Second, MaxBackoff: time.Minute}.resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for n := 1; n <= 80; n++ {
 		ceiling := time.Minute
 		if n <= 6 { // 1 s, 2 s, 4 s, ..., 32 s

@@ -79,7 +79,7 @@ func newSignalFixture(t *testing.T, wrap func(http.Handler) http.Handler) *signa
 	hs := startHTTP(t, h)
 	f := &signalFixture{redis: redistest.Start(t), reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, nil))
-	src, err := upstream.New(t.Context(), upstream.Config{
+	src, err := upstream.New(t.Context(), upstream.Options{
 		Regions:      []string{ec2sim.DefaultRegion},
 		AccountID:    mainAccount,
 		BaseEndpoint: hs,
@@ -93,13 +93,14 @@ func newSignalFixture(t *testing.T, wrap func(http.Handler) http.Handler) *signa
 	if err != nil {
 		t.Fatalf("upstream.New: %v", err)
 	}
-	m, err := refresher.NewMetrics(f.reg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := storetest.Redis(t, f.redis.URL(), "signals")
-	f.r, err = refresher.New(src, st, refresher.WithMetrics(m), refresher.WithLogger(logger.With("component", "refresher")),
-		refresher.WithInterval(50*time.Millisecond), refresher.WithBackoff(20*time.Millisecond, 50*time.Millisecond))
+	f.r, err = refresher.New(src, st, refresher.Options{
+		Registerer: f.reg,
+		Logger:     logger.With("component", "refresher"),
+		Interval:   50 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond,
+		MaxBackoff: 50 * time.Millisecond,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

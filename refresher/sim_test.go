@@ -75,7 +75,7 @@ type fixtureOptions struct {
 	accounts int // 1: the main account only; 2: also the role's
 	sim      ec2sim.Options
 	wrap     func(http.Handler) http.Handler
-	edit     func(*upstream.Config)
+	edit     func(*upstream.Options)
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -101,7 +101,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	cfg := upstream.Config{
+	cfg := upstream.Options{
 		Regions:      o.regions,
 		AccountID:    mainAccount,
 		BaseEndpoint: srv.URL,
@@ -121,7 +121,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatalf("upstream.New: %v", err)
 	}
 	f.rec = &diffRecorder{Store: f.st}
-	if f.r, err = refresher.New(f.src, f.rec, refresher.WithConcurrency(6)); err != nil {
+	if f.r, err = refresher.New(f.src, f.rec, refresher.Options{Concurrency: 6}); err != nil {
 		t.Fatalf("refresher.New: %v", err)
 	}
 	return f
@@ -222,7 +222,7 @@ func pagesPerRefresh(eps []*clientvpnv1.ClientVpnEndpoint, pageSize int) int64 {
 // the store.
 func TestUpstreamCallsPerRefreshAreThePagesWhateverTheReaders(t *testing.T) {
 	f := newFixture(t, fixtureOptions{count: 2500, regions: regions, accounts: 2,
-		edit: func(c *upstream.Config) { c.PageSize = 100 }})
+		edit: func(c *upstream.Options) { c.PageSize = 100 }})
 	pages := pagesPerRefresh(f.want, 100) // 6 partitions of 416-417: 5 pages each
 	if pages != 30 {
 		t.Fatalf("expected 30 pages, computed %d", pages)
@@ -321,7 +321,7 @@ func TestPageFailingMidListingKeepsThePartitionsPreviousData(t *testing.T) {
 	var fault flag
 	f := newFixture(t, fixtureOptions{count: 600, regions: regions[:2], accounts: 1,
 		wrap: fault.failLaterPages("us-east-1"),
-		edit: func(c *upstream.Config) { c.PageSize = 50 }})
+		edit: func(c *upstream.Options) { c.PageSize = 50 }})
 	first := f.refresh(t)
 	before := partitionOf(t, first.Snapshot, mainAccount, "us-east-1")
 
@@ -357,7 +357,7 @@ func TestPageFailingMidListingOnFirstRefreshPublishesNothing(t *testing.T) {
 	fault.on.Store(true)
 	f := newFixture(t, fixtureOptions{count: 300, regions: regions[:2], accounts: 1,
 		wrap: fault.failLaterPages("us-east-1"),
-		edit: func(c *upstream.Config) { c.PageSize = 50 }})
+		edit: func(c *upstream.Options) { c.PageSize = 50 }})
 	if err := f.r.RefreshNow(t.Context()); err == nil || !strings.Contains(err.Error(), mainAccount+"/us-east-1") {
 		t.Errorf("RefreshNow = %v, want an error naming the partition", err)
 	}
@@ -383,7 +383,7 @@ func useBurst(t *testing.T, f *fixture) {
 func TestThrottledRefreshCompletes(t *testing.T) {
 	f := newFixture(t, fixtureOptions{count: 75, regions: []string{ec2sim.DefaultRegion}, accounts: 1,
 		sim: ec2sim.Options{Throttle: ec2sim.AWSThrottle()},
-		edit: func(c *upstream.Config) {
+		edit: func(c *upstream.Options) {
 			c.PageSize = 5 // 15 pages
 			c.MaxAttempts, c.MaxBackoff = 10, time.Second
 		}})

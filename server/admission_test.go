@@ -48,8 +48,8 @@ func TestExpensiveCallsAreShedBeyondTheLimitWhileGetsFlow(t *testing.T) {
 	}
 	gate := &gatedStore{Store: mem, entered: make(chan struct{}), release: make(chan struct{})}
 	url := startServer(t, server.NewHandler(server.Options{
-		Reader:             server.NewReader(gate, 0, nil),
-		Registry:           prometheus.NewRegistry(),
+		Reader:             server.NewReader(server.ReaderOptions{Store: gate}),
+		Registerer:         prometheus.NewRegistry(),
 		MaxConcurrentLists: limit,
 		ListQueueTimeout:   time.Millisecond,
 	}))

@@ -130,7 +130,7 @@ func benchHandler(b *testing.B, n int) (http.Handler, []*clientvpnv1.ClientVpnEn
 	if _, err := st.Publish(b.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: append([]*clientvpnv1.ClientVpnEndpoint(nil), eps...)}); err != nil {
 		b.Fatal(err)
 	}
-	return server.NewHandler(server.Options{Reader: server.NewReader(st, 0, nil), Registry: prometheus.NewRegistry()}), eps
+	return server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st}), Registerer: prometheus.NewRegistry()}), eps
 }
 
 // serveConnect makes one Connect unary call (binary protobuf) in process,

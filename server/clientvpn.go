@@ -43,9 +43,10 @@ type ClientVpnService struct {
 
 var _ clientvpnv1connect.ClientVpnServiceHandler = (*ClientVpnService)(nil)
 
-// NewClientVpnService returns the Connect service answering from reader.
-func NewClientVpnService(reader *Reader) *ClientVpnService {
-	return &ClientVpnService{reader: reader, cache: &httpCache{reader: reader}}
+// newClientVpnService returns the Connect service of a handler with opts,
+// setting caching headers with cache.
+func newClientVpnService(opts Options, cache *httpCache) *ClientVpnService {
+	return &ClientVpnService{reader: opts.Reader, watch: opts.Watch, auth: opts.Access, cache: cache}
 }
 
 // ListClientVpnEndpoints implements clientvpnv1connect.ClientVpnServiceHandler.
@@ -181,13 +182,25 @@ type Reader struct {
 	logger       *slog.Logger
 }
 
-// NewReader returns a Reader over st. A snapshot older than maxStaleness is
-// refused with EUNAVAILABLE; 0 serves snapshots of any age.
-func NewReader(st store.Store, maxStaleness time.Duration, logger *slog.Logger) *Reader {
+// ReaderOptions configure a Reader. Store is required; every other zero
+// field means the default its comment names.
+type ReaderOptions struct {
+	// Store holds the snapshots to answer from.
+	Store store.Store
+	// MaxStaleness is the age beyond which a snapshot is refused with
+	// EUNAVAILABLE. 0 serves snapshots of any age.
+	MaxStaleness time.Duration
+	// Logger receives internal errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// NewReader returns a Reader with opts.
+func NewReader(opts ReaderOptions) *Reader {
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reader{store: st, maxStaleness: maxStaleness, logger: logger}
+	return &Reader{store: opts.Store, maxStaleness: opts.MaxStaleness, logger: logger}
 }
 
 // View returns the current snapshot, or EUNAVAILABLE when there is none or it

@@ -80,8 +80,8 @@ func newEnv(t *testing.T, endpoints []*clientvpnv1.ClientVpnEndpoint, maxStalene
 			t.Fatal(err)
 		}
 	}
-	reader := server.NewReader(st, maxStaleness, nil)
-	url := startServer(t, server.NewHandler(server.Options{Reader: reader, Registry: prometheus.NewRegistry(), AllowedOrigins: []string{"https://console.example.test"}}))
+	reader := server.NewReader(server.ReaderOptions{Store: st, MaxStaleness: maxStaleness})
+	url := startServer(t, server.NewHandler(server.Options{Reader: reader, Registerer: prometheus.NewRegistry(), AllowedOrigins: []string{"https://console.example.test"}}))
 	h2c := h2cClient()
 	return &env{url: url, store: st, clients: map[string]clientvpnv1connect.ClientVpnServiceClient{
 		"connect":      clientvpnv1connect.NewClientVpnServiceClient(h2c, url),

@@ -33,8 +33,8 @@ func serveWith(t *testing.T, eps []*clientvpnv1.ClientVpnEndpoint, opts server.O
 	if _, err := st.Publish(t.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: eps}); err != nil {
 		t.Fatal(err)
 	}
-	opts.Reader = server.NewReader(st, 0, nil)
-	opts.Registry = prometheus.NewRegistry()
+	opts.Reader = server.NewReader(server.ReaderOptions{Store: st})
+	opts.Registerer = prometheus.NewRegistry()
 	return startServer(t, server.NewHandler(opts))
 }
 

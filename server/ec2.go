@@ -37,16 +37,16 @@ type EC2Handler struct {
 	cache   *httpCache            // caching headers of answers
 }
 
-// NewEC2Handler returns the EC2-compatible handler for a cache holding
-// regions. As EC2 answers for the region its endpoint serves, a request is
-// answered for the region of its SigV4 credential scope, which must be one
-// of regions; an unsigned request for the only region, or with an error
-// when there are several. With no regions, requests are not scoped.
-func NewEC2Handler(reader *Reader, regions []string, logger *slog.Logger) *EC2Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &EC2Handler{reader: reader, regions: slices.Clone(regions), logger: logger, cache: &httpCache{reader: reader}}
+// newEC2Handler returns the EC2-compatible handler of a handler with opts
+// (defaults applied), recording in metrics (nil: nothing) and setting
+// caching headers with cache. As EC2 answers for the region its endpoint
+// serves, a request is answered for the region of its SigV4 credential
+// scope, which must be one of opts.Regions; an unsigned request for the
+// only region, or with an error when there are several. With no regions,
+// requests are not scoped.
+func newEC2Handler(opts Options, metrics *requestMetrics, cache *httpCache) *EC2Handler {
+	return &EC2Handler{reader: opts.Reader, regions: slices.Clone(opts.Regions), logger: opts.Logger,
+		metrics: metrics, auth: opts.Access, cache: cache}
 }
 
 // ServeHTTP implements http.Handler.

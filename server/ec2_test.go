@@ -25,7 +25,7 @@ func newEC2Handler(t testing.TB) http.Handler {
 	if _, err := st.Publish(t.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: fixture(40)}); err != nil {
 		t.Fatal(err)
 	}
-	return server.NewHandler(server.Options{Reader: server.NewReader(st, 0, nil), Regions: []string{"eu-west-1"}})
+	return server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st}), Regions: []string{"eu-west-1"}})
 }
 
 func postForm(h http.Handler, body string) *httptest.ResponseRecorder {

@@ -34,7 +34,7 @@ func ExampleNewHandler() {
 	if _, err := st.Publish(ctx, store.Publication{RefreshedAt: refreshed, Endpoints: endpoints}); err != nil {
 		log.Fatal(err)
 	}
-	handler := server.NewHandler(server.Options{Reader: server.NewReader(st, 0, nil)})
+	handler := server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st})})
 
 	srv := httptest.NewUnstartedServer(handler) // listens on loopback
 	srv.EnableHTTP2 = true

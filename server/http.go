@@ -35,8 +35,15 @@ type Options struct {
 	// AllowedOrigins are the browser origins allowed by CORS; "*" allows any.
 	// Empty disables CORS.
 	AllowedOrigins []string
-	// Registry receives the request metrics; nil disables /metrics.
-	Registry *prometheus.Registry
+	// Registerer receives the request metrics (vpnfacade_requests_total,
+	// vpnfacade_request_duration_seconds) and the snapshot's
+	// (vpnfacade_snapshot_*); nil means no metrics. Pass the service's own
+	// registry, not the global one.
+	Registerer prometheus.Registerer
+	// Gatherer, when set, is served on GET /metrics (usually the registry
+	// that is also the Registerer). Nil: no /metrics on this handler, as
+	// when metrics are served on a listener of their own.
+	Gatherer prometheus.Gatherer
 	// Regions are the regions the cache holds. An EC2-compatible request is
 	// answered for the region of its SigV4 credential scope, which must be
 	// one of them; an unsigned request for the only one, and with an error
@@ -52,10 +59,6 @@ type Options struct {
 	// page's static files stay open. Nil: the service is open to anyone who
 	// can reach it.
 	Access *access.Authenticator
-	// MetricsElsewhere leaves /metrics off this handler, because it is
-	// served on its own listener (--metrics-listen). Registry still
-	// receives the request metrics.
-	MetricsElsewhere bool
 	// MaxConcurrentLists bounds the expensive calls (List, and every EC2
 	// call) this handler works on at once; beyond it, a call waits up to
 	// ListQueueTimeout for a slot, then is shed (Connect Unavailable, EC2
@@ -124,18 +127,16 @@ func (o Options) withDefaults() Options {
 // API on POST /; and the browser page on GET / when one is given.
 func NewHandler(opts Options) http.Handler {
 	opts = opts.withDefaults()
-	logger := opts.Logger
 	var interceptors []connect.Interceptor
 	mux := http.NewServeMux()
-	ec2 := NewEC2Handler(opts.Reader, opts.Regions, logger)
-	ec2.auth = opts.Access
-	if opts.Registry != nil {
-		metrics := newRequestMetrics(opts.Registry)
+	var metrics *requestMetrics
+	if opts.Registerer != nil {
+		metrics = newRequestMetrics(opts.Registerer)
 		interceptors = append(interceptors, metrics)
-		ec2.metrics = metrics
-		if !opts.MetricsElsewhere {
-			mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
-		}
+		opts.Registerer.MustRegister(newSnapshotCollector(opts.Reader))
+	}
+	if opts.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{Registry: opts.Registerer}))
 	}
 	handlerOpts := append([]connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
@@ -144,14 +145,11 @@ func NewHandler(opts Options) http.Handler {
 		connect.WithCodec(jsonCodec{}),
 	}, CompressionOptions()...)
 	cache := &httpCache{reader: opts.Reader, refreshInterval: opts.RefreshInterval, private: opts.Private, auth: opts.Access}
-	ec2.cache = cache
-	service := NewClientVpnService(opts.Reader)
-	service.cache = cache
-	service.watch = opts.Watch
+	ec2 := newEC2Handler(opts, metrics, cache)
+	service := newClientVpnService(opts, cache)
 	serviceOpts := handlerOpts
 	if opts.Access != nil {
 		// After the metrics interceptor, so denied calls are counted too.
-		service.auth = opts.Access
 		serviceOpts = append(slices.Clone(handlerOpts), connect.WithInterceptors(&accessInterceptor{auth: opts.Access}))
 	}
 	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(service, serviceOpts...))

@@ -98,7 +98,7 @@ func TestBrowserPageRevalidates(t *testing.T) {
 	}
 	log := &statusLog{changed: make(chan struct{}, 1)}
 	url := startServer(t, log.wrap(server.NewHandler(server.Options{
-		Reader: server.NewReader(st, 0, nil), Registry: prometheus.NewRegistry(), Page: web.Handler(),
+		Reader: server.NewReader(server.ReaderOptions{Store: st}), Registerer: prometheus.NewRegistry(), Page: web.Handler(),
 	})))
 
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),

@@ -31,9 +31,9 @@ func newCacheEnv(t *testing.T, refreshedAt time.Time, opts server.Options) *cach
 		t.Fatal(err)
 	}
 	if opts.Reader == nil {
-		opts.Reader = server.NewReader(st, 0, nil)
+		opts.Reader = server.NewReader(server.ReaderOptions{Store: st})
 	}
-	opts.Registry = prometheus.NewRegistry()
+	opts.Registerer = prometheus.NewRegistry()
 	return &cacheEnv{url: startServer(t, server.NewHandler(opts)), store: st}
 }
 
@@ -233,7 +233,7 @@ func TestErrorsAreNotStored(t *testing.T) {
 	res, _ := get(t, old.listURL("json", "{}"), nil)
 	tag := res.Header.Get("ETag")
 	st := old.store
-	stale := server.NewHandler(server.Options{Reader: server.NewReader(st, time.Minute, nil), RefreshInterval: time.Minute})
+	stale := server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st, MaxStaleness: time.Minute}), RefreshInterval: time.Minute})
 	staleURL := startServer(t, stale)
 	res, _ = get(t, staleURL+strings.TrimPrefix(old.listURL("json", "{}"), old.url), map[string]string{"If-None-Match": tag})
 	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Cache-Control") != "no-store" {

@@ -88,9 +88,9 @@ type snapshotCollector struct {
 	version, endpoints, age, stale, ready *prometheus.Desc
 }
 
-// NewSnapshotCollector returns a collector describing the snapshot reader
-// answers from. Register it on the service's registry.
-func NewSnapshotCollector(reader *Reader) prometheus.Collector {
+// newSnapshotCollector returns a collector describing the snapshot reader
+// answers from.
+func newSnapshotCollector(reader *Reader) prometheus.Collector {
 	return &snapshotCollector{
 		reader:    reader,
 		version:   prometheus.NewDesc("vpnfacade_snapshot_version", "Version of the snapshot reads are answered from.", nil, nil),

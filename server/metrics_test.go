@@ -66,7 +66,7 @@ func TestRequestMetricsByProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	url := startServer(t, server.NewHandler(server.Options{Reader: server.NewReader(st, 0, nil), Registry: reg, Regions: []string{"eu-west-1"}}))
+	url := startServer(t, server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st}), Registerer: reg, Regions: []string{"eu-west-1"}}))
 	h2c := h2cClient()
 	const list = clientvpnv1connect.ClientVpnServiceListClientVpnEndpointsProcedure
 	const get = clientvpnv1connect.ClientVpnServiceGetClientVpnEndpointProcedure

@@ -27,7 +27,7 @@ func TestWatchInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader := server.NewReader(st, 0, nil)
+	reader := server.NewReader(server.ReaderOptions{Store: st})
 	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st, Heartbeat: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -13,11 +13,8 @@ var (
 		"DescribeClientVpnEndpoints pages read successfully, by partition.", []string{"account", "region"}, nil)
 )
 
-// Collector returns a Prometheus collector exposing every partition's Stats
-// as counters (vpnfacade_upstream_{calls,throttles,errors,pages}_total, by
-// account and region). New registers it when Config.Registerer is set.
-func (s *Source) Collector() prometheus.Collector { return collector{s} }
-
+// collector exposes every partition's Stats as counters; New registers it
+// on Options.Registerer.
 type collector struct{ s *Source }
 
 // Describe implements prometheus.Collector.

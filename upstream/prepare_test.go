@@ -47,7 +47,7 @@ func TestNewCallsNothing(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_STS", aws)
 	t.Setenv("AWS_REGION", "eu-west-1")
 
-	for _, cfg := range []upstream.Config{
+	for _, cfg := range []upstream.Options{
 		{},
 		{Regions: regions, RoleARNs: []string{roleARN}},
 		{Regions: regions, RoleARNs: []string{roleARN}, SkipDefaultAccount: true},
@@ -143,9 +143,9 @@ func TestPrepareLearnsTheDefaultAccountLazily(t *testing.T) {
 func TestPrepareWithTheAccountConfiguredCallsNothing(t *testing.T) {
 	awstest.Isolate(t)
 	aws, calls := countingServer(t)
-	for _, edit := range []func(*upstream.Config){
-		func(c *upstream.Config) { c.AccountID = mainAccount },
-		func(c *upstream.Config) { c.SkipDefaultAccount = true },
+	for _, edit := range []func(*upstream.Options){
+		func(c *upstream.Options) { c.AccountID = mainAccount },
+		func(c *upstream.Options) { c.SkipDefaultAccount = true },
 	} {
 		cfg := simConfig(aws)
 		edit(&cfg)

@@ -71,10 +71,10 @@ func newSim(t *testing.T, n int, opts ec2sim.Options) (*ec2sim.Server, []*client
 	return sim, want
 }
 
-// simConfig returns a Config reading every region of both accounts from the
+// simConfig returns an Options reading every region of both accounts from the
 // sim at url with static credentials; fast retries keep fault tests short.
-func simConfig(url string) upstream.Config {
-	return upstream.Config{
+func simConfig(url string) upstream.Options {
+	return upstream.Options{
 		Regions:      regions,
 		RoleARNs:     []string{roleARN},
 		BaseEndpoint: url,
@@ -86,7 +86,7 @@ func simConfig(url string) upstream.Config {
 	}
 }
 
-func newSource(t *testing.T, cfg upstream.Config) *upstream.Source {
+func newSource(t *testing.T, cfg upstream.Options) *upstream.Source {
 	t.Helper()
 	src, err := upstream.New(t.Context(), cfg)
 	if err != nil {
@@ -343,7 +343,7 @@ func TestStandardEnvironmentConfiguresTheSource(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	t.Setenv("AWS_MAX_ATTEMPTS", "2")
-	src := newSource(t, upstream.Config{Regions: []string{"us-east-1"}, RoleARNs: []string{roleARN}})
+	src := newSource(t, upstream.Options{Regions: []string{"us-east-1"}, RoleARNs: []string{roleARN}})
 	if err := src.Prepare(t.Context()); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -394,24 +394,24 @@ func TestReadUnknownPartition(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	awstest.Isolate(t)
-	ok := upstream.Config{Regions: []string{"eu-west-1"}, AccountID: mainAccount}
+	ok := upstream.Options{Regions: []string{"eu-west-1"}, AccountID: mainAccount}
 	for _, c := range []struct {
 		field string
-		edit  func(*upstream.Config)
+		edit  func(*upstream.Options)
 	}{
-		{"regions", func(c *upstream.Config) { c.Regions = nil }},
-		{"regions", func(c *upstream.Config) { c.Regions = []string{"Ireland"} }},
-		{"regions", func(c *upstream.Config) { c.Regions = []string{"eu-west-1", "eu-west-1"} }},
-		{"account_id", func(c *upstream.Config) { c.AccountID = "12345" }},
-		{"role_arns", func(c *upstream.Config) { c.RoleARNs = []string{"arn:aws:iam::123456789012:user/bob"} }},
-		{"role_arns", func(c *upstream.Config) { c.RoleARNs = []string{"not an arn"} }},
-		{"role_arns", func(c *upstream.Config) { c.RoleARNs = []string{"arn:aws:iam::" + mainAccount + ":role/x"} }},
-		{"role_arns", func(c *upstream.Config) { c.SkipDefaultAccount = true }},
-		{"retry_mode", func(c *upstream.Config) { c.RetryMode = "eager" }},
-		{"max_attempts", func(c *upstream.Config) { c.MaxAttempts = -1 }},
-		{"max_backoff", func(c *upstream.Config) { c.MaxBackoff = -time.Second }},
-		{"page_size", func(c *upstream.Config) { c.PageSize = 4 }},
-		{"page_size", func(c *upstream.Config) { c.PageSize = 1001 }},
+		{"regions", func(c *upstream.Options) { c.Regions = nil }},
+		{"regions", func(c *upstream.Options) { c.Regions = []string{"Ireland"} }},
+		{"regions", func(c *upstream.Options) { c.Regions = []string{"eu-west-1", "eu-west-1"} }},
+		{"account_id", func(c *upstream.Options) { c.AccountID = "12345" }},
+		{"role_arns", func(c *upstream.Options) { c.RoleARNs = []string{"arn:aws:iam::123456789012:user/bob"} }},
+		{"role_arns", func(c *upstream.Options) { c.RoleARNs = []string{"not an arn"} }},
+		{"role_arns", func(c *upstream.Options) { c.RoleARNs = []string{"arn:aws:iam::" + mainAccount + ":role/x"} }},
+		{"role_arns", func(c *upstream.Options) { c.SkipDefaultAccount = true }},
+		{"retry_mode", func(c *upstream.Options) { c.RetryMode = "eager" }},
+		{"max_attempts", func(c *upstream.Options) { c.MaxAttempts = -1 }},
+		{"max_backoff", func(c *upstream.Options) { c.MaxBackoff = -time.Second }},
+		{"page_size", func(c *upstream.Options) { c.PageSize = 4 }},
+		{"page_size", func(c *upstream.Options) { c.PageSize = 1001 }},
 	} {
 		cfg := ok
 		c.edit(&cfg)

@@ -39,12 +39,12 @@ import (
 )
 
 // DefaultPageSize is the MaxResults of every DescribeClientVpnEndpoints
-// call unless Config.PageSize says otherwise: EC2's maximum, so that a
+// call unless Options.PageSize says otherwise: EC2's maximum, so that a
 // refresh costs as few calls as possible.
 const DefaultPageSize = 1000
 
-// Config says which partitions a Source reads and how it calls EC2.
-type Config struct {
+// Options say which partitions a Source reads and how it calls EC2.
+type Options struct {
 	// Regions to read, e.g. "eu-west-1". Empty means the AWS configuration's
 	// region (AWS_REGION, the profile's region); one is required.
 	Regions []string
@@ -88,8 +88,10 @@ type Config struct {
 
 	// Logger receives throttling and paging events; nil discards them.
 	Logger *slog.Logger
-	// Registerer, when set, receives the Source's per-partition counters
-	// (see Collector). Pass the service's own registry, not the global one.
+	// Registerer receives every partition's Stats as counters
+	// (vpnfacade_upstream_{calls,throttles,errors,pages}_total, by account
+	// and region); nil means no metrics. Pass the service's own registry,
+	// not the global one.
 	Registerer prometheus.Registerer
 }
 
@@ -97,7 +99,7 @@ type Config struct {
 // safe for concurrent use.
 //
 // New makes no call to AWS: the default credentials' account, when
-// Config.AccountID does not name it, is learned by Prepare, and roles are
+// Options.AccountID does not name it, is learned by Prepare, and roles are
 // assumed on their partitions' first reads. So a process that only serves
 // the cache never calls AWS, and one that reads it calls AWS only once it
 // reads.
@@ -142,7 +144,7 @@ var accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
 // credentials are retrieved on the first signed call, the default
 // credentials' account is learned by Prepare, and roles are assumed on each
 // partition's first read.
-func New(ctx context.Context, cfg Config) (*Source, error) {
+func New(ctx context.Context, cfg Options) (*Source, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -201,7 +203,7 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	}
 	s.parts.Store(set)
 	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(s.Collector()); err != nil {
+		if err := cfg.Registerer.Register(collector{s}); err != nil {
 			return nil, fmt.Errorf("upstream: register metrics: %w", err)
 		}
 	}
@@ -249,7 +251,7 @@ func newPartitionSet(lists ...[]*Partition) (*partitionSet, error) {
 }
 
 // Prepare makes every partition known. When the default credentials'
-// account is read and Config.AccountID did not name it, Prepare asks STS
+// account is read and Options.AccountID did not name it, Prepare asks STS
 // GetCallerIdentity for it (through the SDK's retryer) and adds that
 // account's partitions, ahead of the roles'; once that succeeded, and in
 // every other case, it returns nil at once. A failure is returned, and the
@@ -285,7 +287,7 @@ func (s *Source) Prepare(ctx context.Context) error {
 }
 
 // validate checks cfg and returns the parsed role ARNs.
-func validate(cfg Config) ([]arn.ARN, error) {
+func validate(cfg Options) ([]arn.ARN, error) {
 	if len(cfg.Regions) == 0 {
 		return nil, vpnfacade.Errorf(vpnfacade.EINVALID, "regions", "at least one region is required, e.g. eu-west-1; none was configured and the AWS configuration names none (AWS_REGION)")
 	}
@@ -372,7 +374,7 @@ func ParseRoleARN(s string) (arn.ARN, error) {
 // retryer returns the factory of the SDK retryer every client uses; each
 // client gets its own, so that adaptive mode's client-side rate limit and the
 // retry quota are per partition, as AWS's throttling is.
-func retryer(cfg Config, base aws.Config) func() aws.Retryer {
+func retryer(cfg Options, base aws.Config) func() aws.Retryer {
 	mode := cmp.Or(cfg.RetryMode, base.RetryMode, aws.RetryModeStandard)
 	attempts := cmp.Or(cfg.MaxAttempts, base.RetryMaxAttempts)
 	standard := func(o *retry.StandardOptions) {
@@ -396,7 +398,7 @@ func retryer(cfg Config, base aws.Config) func() aws.Retryer {
 // Partitions yields the (account id, region) of every known partition,
 // accounts in configuration order (the default credentials' first), regions
 // within. The default credentials' account is known once Prepare succeeded
-// (or when Config.AccountID names it).
+// (or when Options.AccountID names it).
 func (s *Source) Partitions() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
 		for _, p := range s.parts.Load().list {

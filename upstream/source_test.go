@@ -17,7 +17,7 @@ func TestRegionsDefaultToTheAWSConfiguration(t *testing.T) {
 	awstest.Isolate(t)
 	creds := config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKID", "secret", ""))
 	t.Setenv("AWS_REGION", "ap-southeast-2")
-	src, err := upstream.New(t.Context(), upstream.Config{AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
+	src, err := upstream.New(t.Context(), upstream.Options{AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestRegionsDefaultToTheAWSConfiguration(t *testing.T) {
 		t.Errorf("regions = %v, want the AWS configuration's [ap-southeast-2]", got)
 	}
 
-	src, err = upstream.New(t.Context(), upstream.Config{Regions: []string{"eu-west-1", "us-east-1"}, AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
+	src, err = upstream.New(t.Context(), upstream.Options{Regions: []string{"eu-west-1", "us-east-1"}, AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestRegionsDefaultToTheAWSConfiguration(t *testing.T) {
 	}
 
 	t.Setenv("AWS_REGION", "")
-	_, err = upstream.New(t.Context(), upstream.Config{AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
+	_, err = upstream.New(t.Context(), upstream.Options{AccountID: "123456789012", LoadOptions: []func(*config.LoadOptions) error{creds}})
 	var verr *vpnfacade.Error
 	if !errors.As(err, &verr) || verr.Code != vpnfacade.EINVALID || verr.Field != "regions" {
 		t.Errorf("no region anywhere: %v, want EINVALID naming regions", err)

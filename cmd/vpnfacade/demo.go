@@ -67,7 +67,7 @@ func newDemoSim(count int) (*ec2sim.Server, error) {
 
 // configure points the upstream at the emulator, with throwaway credentials
 // (the emulator does not check signatures).
-func (d *demo) configure(cfg *upstream.Config) {
+func (d *demo) configure(cfg *upstream.Options) {
 	cfg.BaseEndpoint = d.url
 	if len(cfg.Regions) == 0 {
 		cfg.Regions = demoRegions

@@ -117,7 +117,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	upstreamCfg := upstream.Config{
+	upstreamCfg := upstream.Options{
 		Regions:    cfg.regions,
 		RoleARNs:   cfg.assumeRoles,
 		AccountID:  cfg.accountID,
@@ -148,23 +148,19 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("configuring AWS access: %w", err)
 	}
-	refreshMetrics, err := refresher.NewMetrics(registry)
-	if err != nil {
-		return err
-	}
 	var epoch atomic.Uint64 // fencing epoch of the term this process leads
-	ref, err := refresher.New(source, st,
-		refresher.WithMetrics(refreshMetrics),
-		refresher.WithInterval(cfg.refreshInterval),
-		refresher.WithLogger(logger.With("component", "refresher")),
-		refresher.WithEpoch(epoch.Load),
-	)
+	ref, err := refresher.New(source, st, refresher.Options{
+		Interval:   cfg.refreshInterval,
+		Epoch:      epoch.Load,
+		Logger:     logger.With("component", "refresher"),
+		Registerer: registry,
+	})
 	if err != nil {
 		return err
 	}
 
 	regions := source.Regions()
-	reader := server.NewReader(st, cfg.maxStaleness, logger)
+	reader := server.NewReader(server.ReaderOptions{Store: st, MaxStaleness: cfg.maxStaleness, Logger: logger})
 	watch, err := server.NewWatchHub(server.WatchOptions{
 		Reader:                reader,
 		Log:                   st,
@@ -178,11 +174,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.onClose(func() error { watch.Close(); return nil })
-	registry.MustRegister(server.NewSnapshotCollector(reader))
+	var gatherer prometheus.Gatherer = registry
+	if cfg.metricsListen != "" {
+		gatherer = nil // served on --metrics-listen instead
+	}
 	handler := server.NewHandler(server.Options{
 		Reader:         reader,
 		AllowedOrigins: cfg.allowedOrigins,
-		Registry:       registry,
+		Registerer:     registry,
+		Gatherer:       gatherer,
 		Regions:        regions,
 		Logger:         logger,
 		Page:           web.Handler(),
@@ -192,7 +192,6 @@ func (m *Main) Run(ctx context.Context) error {
 		WriteTimeout:       cfg.writeTimeout,
 		Watch:              watch,
 		Access:             m.access,
-		MetricsElsewhere:   cfg.metricsListen != "",
 		// Reads may be cached until the next refresh is due.
 		RefreshInterval: cfg.refreshInterval,
 		// With access rules, answers depend on the caller: private caches only.
