@@ -39,13 +39,17 @@ type ClientVpnService struct {
 	watch  *WatchHub             // nil: WatchClientVpnEndpoints is unimplemented
 	auth   *access.Authenticator // nil: access control off; audits denials
 	cache  *httpCache
+	// pending hands responses' endpoints to the codecs (see
+	// attachEndpoints): the service answers only through the codecs
+	// NewHandler installs.
+	pending *pendingEndpoints
 }
 
 var _ clientvpnv1connect.ClientVpnServiceHandler = (*ClientVpnService)(nil)
 
 // NewClientVpnService returns the Connect service answering from reader.
 func NewClientVpnService(reader *Reader) *ClientVpnService {
-	return &ClientVpnService{reader: reader, cache: &httpCache{reader: reader}}
+	return &ClientVpnService{reader: reader, cache: &httpCache{reader: reader}, pending: newPendingEndpoints()}
 }
 
 // ListClientVpnEndpoints implements clientvpnv1connect.ClientVpnServiceHandler.
@@ -101,9 +105,7 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 		NextToken: page.NextToken,
 		Snapshot:  snapshotInfo(view),
 	}
-	if err := setEndpoints(res, listEndpointsField, page.Endpoints, wantsJSON(ctx)); err != nil {
-		return nil, s.reader.connectError(ctx, err)
-	}
+	attachEndpoints(s.pending, res, page.Endpoints)
 	return res, nil
 }
 
@@ -123,17 +125,8 @@ func (s *ClientVpnService) GetClientVpnEndpoint(ctx context.Context, req *client
 	}
 	s.setReadHeaders(ctx, view)
 	res := &clientvpnv1.GetClientVpnEndpointResponse{Snapshot: snapshotInfo(view)}
-	if err := setEndpoints(res, getEndpointField, []*snapshot.Endpoint{e}, wantsJSON(ctx)); err != nil {
-		return nil, s.reader.connectError(ctx, err)
-	}
+	attachEndpoints(s.pending, res, []*snapshot.Endpoint{e})
 	return res, nil
-}
-
-// wantsJSON reports whether the call is answered in JSON (see
-// requestWantsJSON).
-func wantsJSON(ctx context.Context) bool {
-	info, ok := connect.CallInfoForHandlerContext(ctx)
-	return ok && requestWantsJSON(info)
 }
 
 // audit logs a denial made after authentication.

@@ -137,15 +137,15 @@ func NewHandler(opts Options) http.Handler {
 			mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
 		}
 	}
+	service := NewClientVpnService(opts.Reader)
 	handlerOpts := append([]connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(MaxRequestBytes),
-		connect.WithCodec(protoCodec{}),
-		connect.WithCodec(jsonCodec{}),
+		connect.WithCodec(protoCodec{pending: service.pending}),
+		connect.WithCodec(jsonCodec{pending: service.pending}),
 	}, CompressionOptions()...)
 	cache := &httpCache{reader: opts.Reader, refreshInterval: opts.RefreshInterval, private: opts.Private, auth: opts.Access}
 	ec2.cache = cache
-	service := NewClientVpnService(opts.Reader)
 	service.cache = cache
 	service.watch = opts.Watch
 	serviceOpts := handlerOpts
