@@ -392,10 +392,13 @@ func build(results []readResult, prev *snapshot.Snapshot) (store.Publication, er
 		return store.Publication{}, fmt.Errorf("refresh: %d of %d partitions failed with no earlier data to keep: %w",
 			len(missing), len(results), errors.Join(missing...))
 	}
-	var err error
-	if pub.Diff, err = snapshot.Changes(prev, pub.Endpoints); err != nil {
+	// Encode once: the diff compares the encodings the store then serves.
+	next, err := snapshot.New(0, time.Time{}, nil, pub.Endpoints)
+	if err != nil {
 		return store.Publication{}, fmt.Errorf("refresh: %w", err)
 	}
+	pub.Snapshot = next
+	pub.Diff = snapshot.Changes(prev, next)
 	pub.Base = prev
 	return pub, nil
 }

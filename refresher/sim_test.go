@@ -78,7 +78,7 @@ type fixtureOptions struct {
 	edit     func(*upstream.Options)
 }
 
-func newFixture(t *testing.T, o fixtureOptions) *fixture {
+func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	t.Helper()
 	awstest.Isolate(t)
 	accounts := []string{mainAccount, roleAccount}[:o.accounts]
@@ -127,7 +127,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	return f
 }
 
-func (f *fixture) refresh(t *testing.T) store.View {
+func (f *fixture) refresh(t testing.TB) store.View {
 	t.Helper()
 	if err := f.r.RefreshNow(t.Context()); err != nil {
 		t.Fatalf("RefreshNow: %v", err)

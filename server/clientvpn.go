@@ -39,14 +39,19 @@ type ClientVpnService struct {
 	watch  *WatchHub             // nil: WatchClientVpnEndpoints is unimplemented
 	auth   *access.Authenticator // nil: access control off; audits denials
 	cache  *httpCache
+	// pending hands responses' endpoints to the codecs (see
+	// attachEndpoints): the service answers only through the codecs
+	// NewHandler installs.
+	pending *pendingEndpoints
 }
 
 var _ clientvpnv1connect.ClientVpnServiceHandler = (*ClientVpnService)(nil)
 
 // newClientVpnService returns the Connect service of a handler with opts,
-// setting caching headers with cache.
-func newClientVpnService(opts Options, cache *httpCache) *ClientVpnService {
-	return &ClientVpnService{reader: opts.Reader, watch: opts.Watch, auth: opts.Access, cache: cache}
+// setting caching headers with cache and handing the endpoints of its
+// answers to the codecs through pending.
+func newClientVpnService(opts Options, cache *httpCache, pending *pendingEndpoints) *ClientVpnService {
+	return &ClientVpnService{reader: opts.Reader, watch: opts.Watch, auth: opts.Access, cache: cache, pending: pending}
 }
 
 // ListClientVpnEndpoints implements clientvpnv1connect.ClientVpnServiceHandler.
@@ -102,9 +107,7 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 		NextToken: page.NextToken,
 		Snapshot:  snapshotInfo(view),
 	}
-	if err := setEndpoints(res, listEndpointsField, page.Endpoints, wantsJSON(ctx)); err != nil {
-		return nil, s.reader.connectError(ctx, err)
-	}
+	attachEndpoints(s.pending, res, page.Endpoints)
 	return res, nil
 }
 
@@ -124,17 +127,8 @@ func (s *ClientVpnService) GetClientVpnEndpoint(ctx context.Context, req *client
 	}
 	s.setReadHeaders(ctx, view)
 	res := &clientvpnv1.GetClientVpnEndpointResponse{Snapshot: snapshotInfo(view)}
-	if err := setEndpoints(res, getEndpointField, []*snapshot.Endpoint{e}, wantsJSON(ctx)); err != nil {
-		return nil, s.reader.connectError(ctx, err)
-	}
+	attachEndpoints(s.pending, res, []*snapshot.Endpoint{e})
 	return res, nil
-}
-
-// wantsJSON reports whether the call is answered in JSON (see
-// requestWantsJSON).
-func wantsJSON(ctx context.Context) bool {
-	info, ok := connect.CallInfoForHandlerContext(ctx)
-	return ok && requestWantsJSON(info)
 }
 
 // audit logs a denial made after authentication.

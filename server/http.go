@@ -138,15 +138,16 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{Registry: opts.Registerer}))
 	}
+	pending := newPendingEndpoints()
 	handlerOpts := append([]connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(MaxRequestBytes),
-		connect.WithCodec(protoCodec{}),
-		connect.WithCodec(jsonCodec{}),
+		connect.WithCodec(protoCodec{pending: pending}),
+		connect.WithCodec(jsonCodec{pending: pending}),
 	}, CompressionOptions()...)
 	cache := &httpCache{reader: opts.Reader, refreshInterval: opts.RefreshInterval, private: opts.Private, auth: opts.Access}
 	ec2 := newEC2Handler(opts, metrics, cache)
-	service := newClientVpnService(opts, cache)
+	service := newClientVpnService(opts, cache, pending)
 	serviceOpts := handlerOpts
 	if opts.Access != nil {
 		// After the metrics interceptor, so denied calls are counted too.

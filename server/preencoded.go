@@ -1,13 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"mime"
-	"strings"
+	"runtime"
+	"slices"
+	"sync"
 
-	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -17,35 +16,31 @@ import (
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
 
-// Responses carry endpoints the snapshot encoded once, at publish time: a
-// handler puts the pre-encoded bytes in the response message's unknown
-// fields, and the codecs write them out without encoding the endpoints
-// again.
+// Responses carry endpoints the snapshot encoded once, at publish time, and
+// the codecs write those bytes straight into connect-go's output buffer:
+// a List costs one output buffer, sized once, and one copy of each
+// endpoint's bytes.
+//
+// A handler cannot hand the codec anything but the response message, so it
+// parks the page's endpoints in a pendingEndpoints registry and leaves in the
+// message's unknown fields only a reference to them: one varint record of a
+// private field number. The codec that writes the message takes the
+// endpoints back and appends them in its own encoding:
 //
 //   - Binary (gRPC, gRPC-Web, Connect proto): a repeated or singular message
-//     field on the wire is a run of (tag, length, bytes) records, so the
-//     endpoints' wire bytes appended as unknown records of the endpoints'
-//     field number decode, in any client, as that field. The standard proto
-//     marshaller copies unknown fields verbatim.
-//   - JSON (Connect JSON): the handler puts each endpoint's protojson in
-//     unknown records of a private field number instead, and jsonCodec
-//     splices them into the protojson of the rest of the response under the
-//     field's JSON name.
+//     field on the wire is a run of (tag, length, bytes) records in any
+//     order, so the other fields' encoding followed by one such record per
+//     endpoint decodes, in any client, as that field.
+//   - JSON (Connect JSON): the endpoints' protojson, built once per snapshot
+//     on first use, spliced under the field's JSON name before the
+//     protojson of the other fields.
 //
-// A handler picks the form from the request's codec (requestWantsJSON), the
-// way connect-go picks the codec. Should the two ever disagree, neither
-// codec loses an endpoint: jsonCodec decodes binary records into the
-// message before marshalling it, and protoCodec refuses a message carrying
-// JSON records.
+// The codec, not the handler, picks the encoding, so the two cannot
+// disagree.
 
-// jsonField is the private field number of pre-encoded JSON records: the
-// largest field number protobuf allows, far from any the contract uses.
-const jsonField protowire.Number = protowire.MaxValidNumber
-
-// jsonName returns the JSON name of field n of message m.
-func jsonName(m proto.Message, n protowire.Number) string {
-	return m.ProtoReflect().Descriptor().Fields().ByNumber(n).JSONName()
-}
+// refField is the private field number of the reference record: the largest
+// field number protobuf allows, far from any the contract uses.
+const refField protowire.Number = protowire.MaxValidNumber
 
 // Field numbers of the endpoints in the responses, from the contract.
 var (
@@ -57,79 +52,150 @@ func fieldNumber(m proto.Message, name protoreflect.Name) protowire.Number {
 	return m.ProtoReflect().Descriptor().Fields().ByName(name).Number()
 }
 
-// setEndpoints stores endpoints in m's unknown fields as field number, in
-// the encoding the caller's codec wants.
-func setEndpoints(m proto.Message, number protowire.Number, endpoints []*snapshot.Endpoint, json bool) error {
-	size := 0
-	for _, e := range endpoints {
-		size += protowire.SizeTag(number) + protowire.SizeBytes(len(e.Wire()))
-	}
-	if json {
-		size = 0
-	}
-	buf := make([]byte, 0, size)
-	for _, e := range endpoints {
-		if json {
-			j, err := e.JSON()
-			if err != nil {
-				return err
-			}
-			buf = protowire.AppendTag(buf, jsonField, protowire.BytesType)
-			buf = protowire.AppendBytes(buf, j)
-			continue
-		}
-		buf = protowire.AppendTag(buf, number, protowire.BytesType)
-		buf = protowire.AppendBytes(buf, e.Wire())
-	}
-	m.ProtoReflect().SetUnknown(buf)
-	return nil
+// jsonName returns the JSON name of field n of message m.
+func jsonName(m proto.Message, n protowire.Number) string {
+	return m.ProtoReflect().Descriptor().Fields().ByNumber(n).JSONName()
 }
 
-// requestWantsJSON reports whether connect-go answers the call in JSON: a
-// Connect GET with encoding=json, or a content type whose codec is json
-// (application/json, application/connect+json, application/grpc+json,
-// application/grpc-web+json).
-func requestWantsJSON(info connect.CallInfo) bool {
-	if info.HTTPMethod() == "GET" {
-		return info.Peer().Query.Get("encoding") == "json"
+// endpointsField returns the field number of the endpoints in m and
+// whether it is repeated; ok is false for a message that carries none.
+func endpointsField(m proto.Message) (field protowire.Number, repeated, ok bool) {
+	switch m.(type) {
+	case *clientvpnv1.ListClientVpnEndpointsResponse:
+		return listEndpointsField, true, true
+	case *clientvpnv1.GetClientVpnEndpointResponse:
+		return getEndpointField, false, true
 	}
-	mt, _, err := mime.ParseMediaType(info.RequestHeader().Get("Content-Type"))
-	if err != nil {
-		return false
-	}
-	_, sub, _ := strings.Cut(mt, "/")
-	return sub == "json" || strings.HasSuffix(sub, "+json")
+	return 0, false, false
 }
 
-// protoCodec is connect-go's binary codec, refusing pre-encoded JSON
-// records (see requestWantsJSON).
-type protoCodec struct{}
+// pendingEndpoints holds the endpoints of the responses handlers returned
+// and codecs have not written yet, by reference number.
+type pendingEndpoints struct {
+	mu   sync.Mutex
+	next uint64
+	byID map[uint64]pendingEntry
+}
+
+type pendingEntry struct {
+	endpoints []*snapshot.Endpoint
+	cleanup   runtime.Cleanup
+}
+
+func newPendingEndpoints() *pendingEndpoints {
+	return &pendingEndpoints{byID: map[uint64]pendingEntry{}}
+}
+
+// attachEndpoints makes endpoints the content of m's endpoints field when a
+// codec of p writes m. Should m never be written (an interceptor dropping
+// it), the entry goes when m is collected.
+func attachEndpoints[T any, M interface {
+	*T
+	proto.Message
+}](p *pendingEndpoints, m M, endpoints []*snapshot.Endpoint) {
+	p.mu.Lock()
+	p.next++
+	id := p.next
+	p.mu.Unlock()
+	cleanup := runtime.AddCleanup((*T)(m), p.drop, id)
+	p.mu.Lock()
+	p.byID[id] = pendingEntry{endpoints: endpoints, cleanup: cleanup}
+	p.mu.Unlock()
+	ref := protowire.AppendTag(make([]byte, 0, 16), refField, protowire.VarintType)
+	m.ProtoReflect().SetUnknown(protowire.AppendVarint(ref, id))
+}
+
+func (p *pendingEndpoints) drop(id uint64) {
+	p.mu.Lock()
+	delete(p.byID, id)
+	p.mu.Unlock()
+}
+
+// take returns the endpoints m refers to, which only one write of m gets;
+// ok is false when m refers to none. Marshalling m's other fields takes
+// clearing the reference meanwhile (see without).
+func (p *pendingEndpoints) take(m proto.Message) (endpoints []*snapshot.Endpoint, ok bool, err error) {
+	unknown := m.ProtoReflect().GetUnknown()
+	if len(unknown) == 0 {
+		return nil, false, nil
+	}
+	num, typ, n := protowire.ConsumeTag(unknown)
+	if n < 0 || num != refField || typ != protowire.VarintType {
+		return nil, false, nil
+	}
+	id, m2 := protowire.ConsumeVarint(unknown[n:])
+	if m2 < 0 || n+m2 != len(unknown) {
+		return nil, false, errors.New("server: malformed reference to pre-encoded endpoints")
+	}
+	if p == nil {
+		return nil, false, errors.New("server: a response refers to pre-encoded endpoints but the codec has no registry")
+	}
+	p.mu.Lock()
+	e, found := p.byID[id]
+	delete(p.byID, id)
+	p.mu.Unlock()
+	if !found {
+		return nil, false, errors.New("server: the pre-encoded endpoints of a response were already written")
+	}
+	e.cleanup.Stop()
+	return e.endpoints, true, nil
+}
+
+// without clears m's unknown fields (the reference to its endpoints) and
+// returns the function that puts them back: a second write of m then finds
+// the reference already taken and fails, instead of sending no endpoints.
+func without(m proto.Message) (restore func()) {
+	r := m.ProtoReflect()
+	unknown := r.GetUnknown()
+	r.SetUnknown(nil)
+	return func() { r.SetUnknown(unknown) }
+}
+
+// protoCodec is connect-go's binary codec, appending pre-encoded endpoints.
+type protoCodec struct{ pending *pendingEndpoints }
 
 // Name implements connect.Codec.
 func (protoCodec) Name() string { return "proto" }
 
 // Marshal implements connect.Codec.
-func (c protoCodec) Marshal(v any) ([]byte, error) { return c.MarshalAppend(nil, v) }
+func (c protoCodec) Marshal(v any) ([]byte, error) { return c.marshalAppend(nil, v, false) }
 
 // MarshalAppend implements connect-go's buffer-reusing codec extension.
-func (protoCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
-	m, ok := v.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("server: cannot marshal %T: not a protobuf message", v)
-	}
-	if hasJSONRecords(m.ProtoReflect().GetUnknown()) {
-		return nil, errors.New("server: a binary response carries pre-encoded JSON")
-	}
-	return proto.MarshalOptions{}.MarshalAppend(dst, m)
+func (c protoCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
+	return c.marshalAppend(dst, v, false)
 }
 
 // MarshalStable implements connect-go's stable codec extension.
-func (c protoCodec) MarshalStable(v any) ([]byte, error) {
+func (c protoCodec) MarshalStable(v any) ([]byte, error) { return c.marshalAppend(nil, v, true) }
+
+func (c protoCodec) marshalAppend(dst []byte, v any, deterministic bool) ([]byte, error) {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("server: cannot marshal %T: not a protobuf message", v)
 	}
-	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	opts := proto.MarshalOptions{Deterministic: deterministic}
+	endpoints, ok, err := c.pending.take(m)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return opts.MarshalAppend(dst, m)
+	}
+	defer without(m)()
+	field, _, _ := endpointsField(m)
+	size := opts.Size(m)
+	for _, e := range endpoints {
+		size += protowire.SizeTag(field) + protowire.SizeBytes(len(e.Wire()))
+	}
+	dst = slices.Grow(dst, size)
+	if dst, err = opts.MarshalAppend(dst, m); err != nil {
+		return nil, err
+	}
+	for _, e := range endpoints {
+		dst = protowire.AppendTag(dst, field, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, e.Wire())
+	}
+	return dst, nil
 }
 
 // IsBinary implements connect-go's stable codec extension.
@@ -145,7 +211,7 @@ func (protoCodec) Unmarshal(data []byte, v any) error {
 }
 
 // jsonCodec is connect-go's JSON codec, splicing pre-encoded endpoints.
-type jsonCodec struct{}
+type jsonCodec struct{ pending *pendingEndpoints }
 
 // Name implements connect.Codec.
 func (jsonCodec) Name() string { return "json" }
@@ -161,78 +227,72 @@ func (c jsonCodec) MarshalStable(v any) ([]byte, error) { return c.MarshalAppend
 func (jsonCodec) IsBinary() bool { return false }
 
 // MarshalAppend implements connect-go's buffer-reusing codec extension.
-func (jsonCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
+func (c jsonCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("server: cannot marshal %T: not a protobuf message", v)
 	}
-	r := m.ProtoReflect()
-	unknown := r.GetUnknown()
-	if len(unknown) == 0 {
-		return protojson.MarshalOptions{}.MarshalAppend(dst, m)
-	}
-	if !hasJSONRecords(unknown) {
-		// Binary records: decode them into their fields.
-		r.SetUnknown(nil)
-		if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(unknown, m); err != nil {
-			return nil, fmt.Errorf("server: decode pre-encoded endpoints: %w", err)
-		}
-		return protojson.MarshalOptions{}.MarshalAppend(dst, m)
-	}
-	var field protowire.Number
-	var repeated bool
-	switch m.(type) {
-	case *clientvpnv1.ListClientVpnEndpointsResponse:
-		field, repeated = listEndpointsField, true
-	case *clientvpnv1.GetClientVpnEndpointResponse:
-		field = getEndpointField
-	default:
-		return nil, fmt.Errorf("server: pre-encoded JSON in a %T", m)
-	}
-	r.SetUnknown(nil)
-	rest, err := protojson.Marshal(m)
-	r.SetUnknown(unknown)
+	endpoints, ok, err := c.pending.take(m)
 	if err != nil {
 		return nil, err
 	}
-	out := bytes.NewBuffer(dst)
-	out.Grow(len(rest) + len(unknown) + 32)
-	out.WriteString(`{"`)
-	out.WriteString(jsonName(m, field))
-	out.WriteString(`":`)
+	if !ok {
+		return protojson.MarshalOptions{}.MarshalAppend(dst, m)
+	}
+	defer without(m)()
+	field, repeated, _ := endpointsField(m)
+	name := jsonName(m, field)
+	// The other fields' protojson (the snapshot info, a page token) takes
+	// about twice their binary size.
+	size := len(name) + 8 + 2*proto.Size(m) + 64
+	for _, e := range endpoints {
+		j, err := e.JSON() // built once per snapshot, then shared
+		if err != nil {
+			return nil, err
+		}
+		size += len(j) + 1
+	}
+	dst = slices.Grow(dst, size)
+	dst = append(dst, `{"`...)
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
 	if repeated {
-		out.WriteByte('[')
+		dst = append(dst, '[')
 	}
-	first := true
-	for b := unknown; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num != jsonField || typ != protowire.BytesType {
-			return nil, errors.New("server: malformed pre-encoded JSON")
+	for i, e := range endpoints {
+		if i > 0 {
+			dst = append(dst, ',')
 		}
-		b = b[n:]
-		j, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return nil, errors.New("server: malformed pre-encoded JSON")
-		}
-		b = b[n:]
-		if !first {
-			out.WriteByte(',')
-		}
-		first = false
-		out.Write(j)
+		j, _ := e.JSON() // built by the loop above
+		dst = append(dst, j...)
 	}
 	if repeated {
-		out.WriteByte(']')
+		dst = append(dst, ']')
 	}
-	// rest is the protojson object of the other fields: "{}" or "{…}".
-	rest = bytes.TrimSpace(rest)
-	inner := bytes.TrimSpace(rest[1 : len(rest)-1])
-	if len(inner) > 0 {
-		out.WriteByte(',')
-		out.Write(inner)
+	// The other fields follow as protojson's object, "{}" or "{…}", whose
+	// opening brace becomes the comma after the endpoints.
+	mark := len(dst)
+	if dst, err = (protojson.MarshalOptions{}).MarshalAppend(dst, m); err != nil {
+		return nil, err
 	}
-	out.WriteByte('}')
-	return out.Bytes(), nil
+	rest := dst[mark:]
+	if len(rest) < 2 || rest[0] != '{' || rest[len(rest)-1] != '}' {
+		return nil, errors.New("server: unexpected protojson output")
+	}
+	if isSpace(rest[1 : len(rest)-1]) {
+		return append(dst[:mark], '}'), nil
+	}
+	dst[mark] = ','
+	return dst, nil
+}
+
+func isSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\n' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // Unmarshal implements connect.Codec.
@@ -242,13 +302,4 @@ func (jsonCodec) Unmarshal(data []byte, v any) error {
 		return fmt.Errorf("server: cannot unmarshal into %T: not a protobuf message", v)
 	}
 	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(data, m)
-}
-
-// hasJSONRecords reports whether unknown holds pre-encoded JSON records.
-func hasJSONRecords(unknown []byte) bool {
-	if len(unknown) == 0 {
-		return false
-	}
-	num, _, n := protowire.ConsumeTag(unknown)
-	return n > 0 && num == jsonField
 }

@@ -2,10 +2,7 @@ package snapshot
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
-
-	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
 
 // Diff is the change between two consecutive snapshots, by endpoint key
@@ -24,30 +21,28 @@ func (d Diff) Empty() bool {
 	return len(d.Added) == 0 && len(d.Modified) == 0 && len(d.Deleted) == 0
 }
 
-// Changes compares the endpoints about to be published with prev's (nil:
+// Changes compares the snapshot about to be published with prev (nil:
 // nothing was published yet), by Key; an endpoint is modified when its
-// deterministic encoding differs. Each list is sorted.
-func Changes(prev *Snapshot, next []*clientvpnv1.ClientVpnEndpoint) (Diff, error) {
+// encoding differs. Both snapshots hold their endpoints encoded already
+// (deterministically: equal endpoints have equal bytes), so nothing is
+// encoded again. Each list is sorted.
+func Changes(prev, next *Snapshot) Diff {
 	old := map[string][]byte{}
 	if prev != nil {
+		old = make(map[string][]byte, prev.Len())
 		for e := range prev.All() {
 			old[e.Key()] = e.wire
 		}
 	}
 	var d Diff
-	var buf []byte
-	for _, e := range next {
-		k := Key(e)
+	for e := range next.All() {
+		k := e.Key()
 		o, ok := old[k]
 		if !ok {
 			d.Added = append(d.Added, k)
 			continue
 		}
-		var err error
-		if buf, err = marshalOptions.MarshalAppend(buf[:0], e); err != nil {
-			return Diff{}, fmt.Errorf("snapshot: encode endpoint %s: %w", k, err)
-		}
-		if !bytes.Equal(o, buf) {
+		if !bytes.Equal(o, e.wire) {
 			d.Modified = append(d.Modified, k)
 		}
 		delete(old, k)
@@ -58,5 +53,5 @@ func Changes(prev *Snapshot, next []*clientvpnv1.ClientVpnEndpoint) (Diff, error
 	slices.Sort(d.Added)
 	slices.Sort(d.Modified)
 	slices.Sort(d.Deleted)
-	return d, nil
+	return d
 }

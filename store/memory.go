@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -56,10 +55,11 @@ func (m *Memory) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsh
 	if prev != nil {
 		version = prev.Version + 1
 	}
-	snap, err := snapshot.New(version, pub.RefreshedAt, pub.Partitions, pub.Endpoints)
+	snap, err := pub.snapshot(pub.RefreshedAt, pub.Partitions)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "the snapshot cannot be encoded"), err)
+		return nil, err
 	}
+	snap.Version = version
 	base := pub.Base
 	if base != prev {
 		base = nil // the diff is not against the current snapshot

@@ -146,9 +146,9 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	// Normalise times so that this process's mirror and every process that
 	// loads the snapshot from Redis hold equal values.
 	partitions := normalizePartitions(pub.Partitions)
-	snap, err := snapshot.New(0, pub.RefreshedAt.Round(0).UTC(), partitions, pub.Endpoints)
+	snap, err := pub.snapshot(pub.RefreshedAt.Round(0).UTC(), partitions)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "the snapshot cannot be encoded"), err)
+		return nil, err
 	}
 	chunks := encodeChunks(snap)
 	meta := snapshotMeta{refreshedAt: snap.RefreshedAt, partitions: partitions, count: snap.Len(), chunks: len(chunks)}

@@ -9,8 +9,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
@@ -46,6 +48,12 @@ type Publication struct {
 	// Endpoints is every endpoint of every partition, in any order. The store
 	// takes ownership: the caller must not modify them afterwards.
 	Endpoints []*clientvpnv1.ClientVpnEndpoint
+	// Snapshot, when not nil, is Endpoints already encoded and indexed by
+	// snapshot.New (its version, time and partitions are ignored): the store
+	// serves it instead of encoding Endpoints again. The writer that
+	// computed Diff from it sets it, so that publishing encodes each
+	// endpoint once.
+	Snapshot *snapshot.Snapshot
 	// Diff is the change against Base. The store records it in its change
 	// log, for watchers.
 	Diff snapshot.Diff
@@ -86,4 +94,20 @@ type View struct {
 // unreachable or a partition kept older data after a failed refresh.
 func (v View) Stale() bool {
 	return v.BackendStale || v.Snapshot.PartitionsStale()
+}
+
+// snapshot returns the publication's endpoints as a new snapshot of version
+// 0 read at refreshedAt from partitions: pub.Snapshot's endpoints, shared,
+// or Endpoints encoded now.
+func (pub Publication) snapshot(refreshedAt time.Time, partitions []snapshot.Partition) (*snapshot.Snapshot, error) {
+	if pub.Snapshot != nil {
+		s := pub.Snapshot.Refreshed(refreshedAt, partitions)
+		s.Version = 0
+		return s, nil
+	}
+	s, err := snapshot.New(0, refreshedAt, partitions, pub.Endpoints)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", vpnfacade.Errorf(vpnfacade.EINTERNAL, "", "the snapshot cannot be encoded"), err)
+	}
+	return s, nil
 }
