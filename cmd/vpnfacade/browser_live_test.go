@@ -25,12 +25,15 @@ import (
 // (SIGTERM, a new process on the same address sharing Redis) while the
 // emulator deletes another endpoint: the page says it is reconnecting,
 // resumes from the version it had and shows the deletion, again without a
-// reload (a reset would have reloaded the view).
+// reload (a reset would have reloaded the view). A second tab, refused a
+// stream (one per address), falls back to polling and shows the next
+// change by reading the view again.
 func TestBrowserLive(t *testing.T) {
 	s := startSim(t, 200, ec2sim.Options{})
 	rds := redistest.Start(t)
 	addr := freeAddr(t)
-	args := []string{"--listen", addr, "--refresh-interval", "1s", "--lease-ttl", "2s", "--shutdown-grace", "2s"}
+	// One stream per address: a second tab is refused one and polls instead.
+	args := []string{"--listen", addr, "--refresh-interval", "1s", "--lease-ttl", "2s", "--shutdown-grace", "2s", "--max-watchers-per-address", "1"}
 	f := startFacade(t, s, rds.URL(), args...)
 	waitServing(t, f.url)
 	api := clients(f.url)["connect"]
@@ -123,6 +126,24 @@ func TestBrowserLive(t *testing.T) {
 	if keys := rowKeys(t, tab); !slices.Contains(keys, keyOf(added)) || slices.Contains(keys, keyOf(deleted)) {
 		t.Errorf("after resuming, the earlier changes are undone: %v", head(keys))
 	}
+
+	// Where the service refuses a stream, the page polls: it reloads the
+	// view when the snapshot moves.
+	polling := b.tab(t)
+	b.open(t, polling, f.url+"/?filter=region%3D"+region)
+	waitAttr(t, polling, "live", "polling")
+	pollingLoads := loads(t, polling)
+	another := proto.CloneOf(added)
+	another.ClientVpnEndpointId = proto.String("cvpn-endpoint-00000000000000002")
+	if err := s.Put(another); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, polling, "the polling tab to show a new endpoint", func(keys []string) bool { return slices.Contains(keys, keyOf(another)) })
+	if loads(t, polling) == pollingLoads {
+		t.Errorf("the polling tab shows the change without reading the view again")
+	}
+	waitRows(t, tab, "the live tab to show the same endpoint", func(keys []string) bool { return slices.Contains(keys, keyOf(another)) })
+	noReload(t, tab, loadsBefore)
 }
 
 // freeAddr returns a loopback address with a port free now, for a service
