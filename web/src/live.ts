@@ -53,6 +53,10 @@ const maxRetryMs = 30_000;
 const failuresBeforePolling = 3;
 /** streamRetryMs is how long the polling fallback lasts before streaming is tried again. */
 const streamRetryMs = 120_000;
+/** upAfterMs: a stream that has not failed this long after it was opened counts as live. */
+const upAfterMs = 1_000;
+/** quietMs is how long after a poll reports a newer snapshot the stream may still bring its change. */
+const quietMs = 3_000;
 /** highlightMs is how long a changed cell or a new row stays highlighted. */
 const highlightMs = 6_000;
 
@@ -65,6 +69,7 @@ export class Live {
   private pollUntil = 0;
   private current: LoadedView | undefined;
   private lastInfo: SnapshotInfo | undefined; // the newest snapshot heard of, for its stale flag
+  private shownVersion = 0n; // the snapshot the rows are known to be current with
   private readonly marks = new Map<string, { cols: Set<string> | "row"; until: number }>();
   private readonly indicator: HTMLElement;
 
@@ -78,6 +83,16 @@ export class Live {
     document.getElementById("freshness")?.after(this.indicator);
     feed.subscribe((info, source) => {
       if (!this.lastInfo || info.version >= this.lastInfo.version) this.lastInfo = info;
+      if (source === "view" && info.version > this.shownVersion) this.shownVersion = info.version;
+      // A newer snapshot that changed nothing this view matches brings no
+      // message until the next heartbeat: once the stream had time to bring
+      // a change and did not, the rows are that snapshot's too.
+      if (source === "poll" && this.state === "live" && info.version > this.shownVersion) {
+        const run = this.run;
+        setTimeout(() => {
+          if (run === this.run && this.state === "live" && info.version > this.shownVersion) this.feed.publish(info, "view");
+        }, quietMs);
+      }
       // Polling fallback: a newer snapshot than the rows' reloads the view.
       if (this.polling && source === "poll" && this.current?.snapshot && info.version > this.current.snapshot.version) {
         this.host.reload();
@@ -90,6 +105,7 @@ export class Live {
   follow(v: LoadedView | undefined): void {
     this.stop();
     this.current = v;
+    this.shownVersion = v?.snapshot?.version ?? 0n;
     if (!v) {
       this.setState("off");
       return;
@@ -129,6 +145,12 @@ export class Live {
       this.setState(attempt === 0 ? "connecting" : "reconnecting");
       const abort = (this.abort = new AbortController());
       try {
+        // A resumed stream says nothing until something changes or the
+        // next heartbeat: one that has not failed within a moment is up.
+        const up = setTimeout(() => {
+          if (run === this.run && !abort.signal.aborted) this.setState("live");
+        }, upAfterMs);
+        abort.signal.addEventListener("abort", () => clearTimeout(up));
         const stream = this.client.watchClientVpnEndpoints(
           { filters: view.filters.map((f) => ({ name: f.name, values: f.values })), resumeFromVersion: version },
           { signal: abort.signal },
@@ -147,13 +169,20 @@ export class Live {
           }
           this.setState("live");
           if (m.version > version) {
-            if (!m.heartbeat) this.apply(m, view);
             version = m.version;
-            this.feed.publish(this.infoAt(m), "view");
+            if (!m.heartbeat) {
+              this.apply(m, view);
+              this.feed.publish(this.infoAt(m), "view");
+            } else if (this.lastInfo?.version === m.version) {
+              // Heartbeats carry no refresh time: show the snapshot as polled.
+              this.feed.publish(this.lastInfo, "view");
+            }
           }
         }
         // The stream ended cleanly (the service is shutting down): resume elsewhere.
+        clearTimeout(up);
       } catch (err) {
+        abort.abort();
         if (run !== this.run || isAbort(err)) return;
         if (this.auth.noteError(err)) {
           // The page reloads once the user gives a token, and follows again.
