@@ -27,7 +27,9 @@ import (
 // resumes from the version it had and shows the deletion, again without a
 // reload (a reset would have reloaded the view). A second tab, refused a
 // stream (one per address), falls back to polling and shows the next
-// change by reading the view again.
+// change by reading the view again. Last, a service that cannot resume the
+// page's version (another data set) resets the stream, and the page reads
+// its view again in place.
 func TestBrowserLive(t *testing.T) {
 	s := startSim(t, 200, ec2sim.Options{})
 	rds := redistest.Start(t)
@@ -144,6 +146,30 @@ func TestBrowserLive(t *testing.T) {
 	}
 	waitRows(t, tab, "the live tab to show the same endpoint", func(keys []string) bool { return slices.Contains(keys, keyOf(another)) })
 	noReload(t, tab, loadsBefore)
+
+	// A service that cannot resume the page's version (this one keeps its
+	// cache in memory: another data set, another history) resets the
+	// stream: the page reads its view again and goes on live from there.
+	if err := f.Stop(30 * time.Second); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	fresh := proto.CloneOf(added)
+	fresh.ClientVpnEndpointId = proto.String("cvpn-endpoint-00000000000000003")
+	if err := s.Put(fresh); err != nil {
+		t.Fatal(err)
+	}
+	f = startFacade(t, s, "", args...)
+	waitRows(t, tab, "the view read again after the reset", func(keys []string) bool { return slices.Contains(keys, keyOf(fresh)) })
+	waitAttr(t, tab, "live", "live")
+	if n := loads(t, tab); n <= loadsBefore {
+		t.Errorf("after a reset the page did not read its view again (%d reads, %d before)", n, loadsBefore)
+	}
+	if mark := eval[string](t, tab, `window.liveMark || ''`); mark != "kept" {
+		t.Errorf("the reset reloaded the whole page; it reads the view again in place")
+	}
+	if got, want := rowKeys(t, tab), apiPage(t, clients(f.url)["connect"], inRegion, 100, "").keys; !slices.Equal(got, want) {
+		t.Errorf("after the reset the page shows %d rows, want the API's %d:\n got %v\nwant %v", len(got), len(want), head(got), head(want))
+	}
 }
 
 // freeAddr returns a loopback address with a port free now, for a service
