@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,12 @@ type RedisOptions struct {
 	// sentinels when SentinelMaster is set; credentials, database and TLS
 	// come from the first.
 	URL string
+	// TLS, when set, gives the trusted CAs (RootCAs) and the client
+	// certificate (Certificates) for a rediss:// URL; the URL still decides
+	// that TLS is used and the name the server's certificate must carry.
+	// Nil: the system's CAs and no client certificate. Setting it with a
+	// redis:// URL is an error, not a silent plain-text connection.
+	TLS *tls.Config
 	// SentinelMaster is the master name to ask the sentinels in URL for;
 	// empty when URL names the data nodes themselves.
 	SentinelMaster string
@@ -218,6 +225,16 @@ func parseRedisURL(opts RedisOptions) (*redis.UniversalOptions, error) {
 	}
 	if first.Network != "tcp" {
 		return nil, fmt.Errorf("store: redis URL %q: want scheme redis:// or rediss://", redactURL(parts[0]))
+	}
+	if opts.TLS != nil {
+		if first.TLSConfig == nil {
+			return nil, fmt.Errorf("store: redis URL %q is plain text (redis://) but a CA or client certificate is given; use rediss:// for TLS", redactURL(parts[0]))
+		}
+		cfg := opts.TLS.Clone()
+		cfg.ServerName = first.TLSConfig.ServerName
+		cfg.InsecureSkipVerify = first.TLSConfig.InsecureSkipVerify // rediss://…?skip_verify=true
+		cfg.MinVersion = max(cfg.MinVersion, first.TLSConfig.MinVersion, tls.VersionTLS12)
+		first.TLSConfig = cfg
 	}
 	timeout := cmp.Or(opts.CommandTimeout, DefaultRedisCommandTimeout)
 	uo := &redis.UniversalOptions{

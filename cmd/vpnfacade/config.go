@@ -20,6 +20,9 @@ type settings struct {
 	listen          string
 	redisURL        string
 	redisSentinel   string
+	redisCAFile     string
+	redisCertFile   string
+	redisKeyFile    string
 	namespace       string
 	regions         []string
 	assumeRoles     []string
@@ -87,6 +90,9 @@ Flags:
 	}
 	str(&c.listen, "listen", "VPNFACADE_LISTEN", ":8080", "address to serve HTTP/1.1 and h2c on")
 	str(&c.redisURL, "redis-url", "VPNFACADE_REDIS_URL", "", "Redis URL (redis:// or rediss://; several comma-separated addresses for Redis Cluster or sentinels); empty keeps the cache in this process")
+	str(&c.redisCAFile, "redis-ca-file", "VPNFACADE_REDIS_CA_FILE", "", "PEM file of the CAs that sign Redis's certificate, for a rediss:// URL (default: the system's)")
+	str(&c.redisCertFile, "redis-cert-file", "VPNFACADE_REDIS_CERT_FILE", "", "client certificate (PEM) presented to Redis over rediss://, for tls-auth-clients; with --redis-key-file")
+	str(&c.redisKeyFile, "redis-key-file", "VPNFACADE_REDIS_KEY_FILE", "", "private key (PEM) of --redis-cert-file")
 	str(&c.redisSentinel, "redis-sentinel-master", "VPNFACADE_REDIS_SENTINEL_MASTER", "", "Sentinel master name; --redis-url then lists the sentinels")
 	str(&c.namespace, "namespace", "VPNFACADE_NAMESPACE", "default", "key namespace in Redis; replicas sharing one cache use the same")
 	str(&regions, "regions", "VPNFACADE_REGIONS", "", "comma-separated AWS regions to read (default: the AWS config's region)")
@@ -197,6 +203,15 @@ Flags:
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return nil, fmt.Errorf("%s and %s go together", source["tls-cert"], source["tls-key"])
+	}
+	if (c.redisCertFile == "") != (c.redisKeyFile == "") {
+		return nil, fmt.Errorf("%s and %s go together", source["redis-cert-file"], source["redis-key-file"])
+	}
+	if c.redisCAFile != "" || c.redisCertFile != "" {
+		flagName := map[bool]string{true: "redis-ca-file", false: "redis-cert-file"}[c.redisCAFile != ""]
+		if !strings.HasPrefix(strings.TrimSpace(c.redisURL), "rediss://") {
+			return nil, fmt.Errorf("%s needs a rediss:// %s (TLS)", source[flagName], source["redis-url"])
+		}
 	}
 	if c.tlsClientCA != "" && c.tlsCert == "" {
 		return nil, errors.New("--tls-client-ca needs --tls-cert and --tls-key: client certificates travel over TLS")

@@ -62,6 +62,9 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--demo-count", "-1"}, nil, "--demo-count"},
 		{[]string{"--demo-count", "many"}, nil, "-demo-count"},
 		{[]string{"--tls-client-ca", "ca.pem"}, nil, "--tls-client-ca needs --tls-cert"},
+		{[]string{"--redis-url", "redis://127.0.0.1:6379", "--redis-ca-file", "ca.pem"}, nil, "--redis-ca-file needs a rediss:// --redis-url"},
+		{nil, map[string]string{"VPNFACADE_REDIS_URL": "redis://127.0.0.1:6379", "VPNFACADE_REDIS_CERT_FILE": "c.pem", "VPNFACADE_REDIS_KEY_FILE": "k.pem"}, "VPNFACADE_REDIS_CERT_FILE (--redis-cert-file) needs a rediss://"},
+		{[]string{"--redis-url", "rediss://127.0.0.1:6379", "--redis-cert-file", "c.pem"}, nil, "--redis-cert-file and --redis-key-file go together"},
 	}
 	for _, tc := range cases {
 		var stderr bytes.Buffer

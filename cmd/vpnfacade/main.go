@@ -40,10 +40,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "vpnfacade:", err)
 		os.Exit(2)
 	}
-	err := m.Run(ctx)
 	// SIGHUP reloads the access file (it is also reloaded when it changes).
+	// It is caught from before the start, where its default action would end
+	// the process, and handled once the access file is loaded.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	err := m.Run(ctx)
 	go func() {
 		for range hup {
 			if err := m.ReloadAccess(); err != nil {

@@ -295,8 +295,13 @@ func openStore(ctx context.Context, cfg *settings, logger *slog.Logger) (watchab
 	// go-redis logs through a process-wide logger: route it to slog, as
 	// JSON like every other line, with the password hidden.
 	redis.SetLogger(newRedisLogger(logger.With("component", "redis"), cfg.redisURL))
+	tlsConfig, err := redisTLS(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	st, err := store.NewRedis(ctx, store.RedisOptions{
 		URL:             cfg.redisURL,
+		TLS:             tlsConfig,
 		SentinelMaster:  cfg.redisSentinel,
 		Namespace:       cfg.namespace,
 		ChangeLogLength: cfg.watch.retention,

@@ -2,9 +2,9 @@
 // view needs, and hands the results to the table, the filters, the details and
 // the freshness line.
 //
-// Seams for later features: a live Watch stream (issue 13) can publish
-// snapshots into app.feed and replace the loaded rows through app.showRows; a
-// status panel (issue 17) can subscribe to app.feed and use app.api.
+// Seams for other features: the live Watch stream (live.ts) hears of each
+// load through app.onLoad and changes the loaded rows through app.patchRows;
+// a status panel (issue 17) can subscribe to app.feed and use app.api.
 import type { Api } from "./api.js";
 import { describeError, isAbort } from "./api.js";
 import { columnById, columns, defaultColumns } from "./columns.js";
@@ -14,6 +14,7 @@ import { refOf, sameRef } from "./endpoint.js";
 import { FilterBar, Suggestions } from "./filters.js";
 import { plural } from "./format.js";
 import { Freshness, pollSnapshots, SnapshotFeed } from "./freshness.js";
+import type { LiveHost, LoadedView } from "./live.js";
 import type { ClientVpnEndpoint, SnapshotInfo } from "./gen/clientvpn/v1/clientvpn_pb.js";
 import { Table } from "./table.js";
 import { formatFilter, maxLoadAll, pageSizes, queryKey, readView, writeView, type FilterSpec, type ViewState } from "./view.js";
@@ -27,9 +28,11 @@ const knownColumns = new Set(columns.map((c) => c.id));
 type Count = { state: "known"; n: number } | { state: "more-than"; n: number } | { state: "counting" } | { state: "unknown" };
 
 /** App is the running page. */
-export class App {
+export class App implements LiveHost {
   /** feed carries every snapshot the page learns of. */
   readonly feed = new SnapshotFeed();
+  /** onLoad hears of each load of the view: what it brought, or undefined when it failed. */
+  onLoad: (v: LoadedView | undefined) => void = () => {};
 
   private view: ViewState;
   private rows: ClientVpnEndpoint[] = [];
@@ -99,6 +102,19 @@ export class App {
     this.render();
   }
 
+  /** loadedRows returns the loaded rows, in the API's order. */
+  loadedRows(): ClientVpnEndpoint[] {
+    return this.rows;
+  }
+
+  /** patchRows replaces the loaded rows after a live change; countDelta adjusts a known count. */
+  patchRows(rows: ClientVpnEndpoint[], snapshot: SnapshotInfo, countDelta: number): void {
+    if (this.count.state === "known") {
+      this.setCount(this.view.filters, { state: "known", n: Math.max(0, this.count.n + countDelta) });
+    }
+    this.showRows(rows, snapshot);
+  }
+
   private buildControls(): void {
     this.el.size.replaceChildren(...pageSizes.map((n) => h("option", { value: n }, String(n))));
     this.el.size.addEventListener("change", () => this.navigate({ ...this.view, pageSize: Number(this.el.size.value), pages: [] }));
@@ -134,7 +150,7 @@ export class App {
   }
 
   /** reload fetches the current view again. */
-  private reload(): void {
+  reload(): void {
     this.fetchedKey = "";
     this.counts.clear();
     this.apply(this.view);
@@ -170,6 +186,7 @@ export class App {
         this.hideError();
         document.body.dataset.state = "ready";
         this.showRows(res.endpoints, res.snapshot);
+        this.onLoad({ filters: v.filters, firstPage: true, nextToken: res.truncated ? "truncated" : "", snapshot: res.snapshot });
       } else {
         const res = await this.api.page(v.filters, v.pageSize, v.pages.at(-1) ?? "", abort.signal);
         this.nextToken = res.nextToken;
@@ -177,6 +194,7 @@ export class App {
         this.hideError();
         document.body.dataset.state = "ready";
         this.showRows(res.endpoints, res.snapshot);
+        this.onLoad({ filters: v.filters, firstPage: v.pages.length === 0, nextToken: res.nextToken, snapshot: res.snapshot });
         this.countInBackground(v.filters);
       }
       document.body.dataset.loads = String(++this.loads);
@@ -188,6 +206,7 @@ export class App {
       this.count = { state: "unknown" };
       this.render();
       this.showError(describeError(err));
+      this.onLoad(undefined);
       document.body.dataset.loads = String(++this.loads);
     }
   }

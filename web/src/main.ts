@@ -2,7 +2,14 @@
 // served it and starts it. See app.ts for how the pieces fit.
 import { Api } from "./api.js";
 import { App } from "./app.js";
+import { Auth } from "./auth.js";
 import { newClientVpnClient } from "./client.js";
+import { Live } from "./live.js";
 
-const app = new App(new Api(newClientVpnClient(window.location.origin)));
+const auth = new Auth();
+const client = newClientVpnClient(window.location.origin, [auth.interceptor]);
+const app = new App(new Api(client));
+const live = new Live(client, app, app.feed, auth);
+app.onLoad = (v) => live.follow(v);
+auth.onToken(() => app.reload());
 app.start();
