@@ -60,7 +60,12 @@ func (b *bodyLimit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ec2 := r.Method == http.MethodPost && r.URL.Path == "/"; r.ContentLength > b.max && !ec2 {
 		msg := "the request body of " + strconv.FormatInt(r.ContentLength, 10) +
 			" bytes is larger than the limit of " + strconv.FormatInt(b.max, 10)
-		w.Header().Set("Connection", "close")
+		if r.ProtoMajor == 1 {
+			// The unread body would be taken for the next request. On
+			// HTTP/2 the stream alone is reset: closing the connection
+			// would only cost both sides a new one.
+			w.Header().Set("Connection", "close")
+		}
 		if b.errors.IsSupported(r) {
 			_ = b.errors.Write(w, r, connect.NewError(connect.CodeResourceExhausted, errorString(msg)))
 		} else {

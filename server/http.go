@@ -64,6 +64,15 @@ type Options struct {
 	// ListQueueTimeout for a slot, then is shed (Connect Unavailable, EC2
 	// RequestLimitExceeded) with a retry hint. 0 means DefaultMaxConcurrentLists.
 	MaxConcurrentLists int
+	// ListRatePerAddress bounds the expensive calls (List, and every EC2
+	// call) of one client address per second, checked before their body is
+	// read; an address may burst two seconds' worth, and a call counts one
+	// plus one per 16 KiB of its body. Beyond it a call is refused at once
+	// (Connect ResourceExhausted, EC2 RequestLimitExceeded) with a retry
+	// hint, answered once the wait is over (at most a second) to slow a
+	// client that retries at once. 0 or negative: no limit (the binary's
+	// --list-rate-per-address defaults to DefaultListRatePerAddress).
+	ListRatePerAddress float64
 	// ListQueueTimeout is how long a call over MaxConcurrentLists waits
 	// before it is shed. 0 means DefaultListQueueTimeout.
 	ListQueueTimeout time.Duration
@@ -185,6 +194,14 @@ func NewHandler(opts Options) http.Handler {
 	// Envelopes (gRPC, gRPC-Web) add 5 bytes to the message connect-go
 	// limits to MaxRequestBytes.
 	h = &bodyLimit{next: h, max: MaxRequestBytes + 64, errors: connect.NewErrorWriter(handlerOpts...)}
+	if opts.ListRatePerAddress > 0 {
+		// Before any byte of the body is read or decoded.
+		rate := newAddressRate(h, opts.ListRatePerAddress, connect.NewErrorWriter(handlerOpts...))
+		if opts.Registerer != nil {
+			rate.refusals = NewRefusalCounter(opts.Registerer, "list_rate_per_address").Inc
+		}
+		h = rate
+	}
 	// A revalidated read (304) takes no List slot; errors, the limits' too,
 	// are not stored by HTTP caches.
 	h = cache.middleware(h)

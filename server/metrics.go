@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"connectrpc.com/connect"
@@ -128,4 +129,22 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// NewRefusalCounter returns the counter of calls or connections refused for
+// reason (vpnfacade_refused_total{reason}), registered with reg once for
+// all reasons.
+func NewRefusalCounter(reg prometheus.Registerer, reason string) prometheus.Counter {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vpnfacade_refused_total",
+		Help: "Calls and connections refused by a per-client limit before any work, by reason (list_rate_per_address, connections_per_address).",
+	}, []string{"reason"})
+	if err := reg.Register(vec); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			panic(err)
+		}
+		vec = already.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return vec.WithLabelValues(reason)
 }

@@ -1,8 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,4 +85,81 @@ func (g *getLoop) run(ctx context.Context) latencies {
 	}
 	wg.Wait()
 	return out
+}
+
+// victimProcess runs the Get loop in a process of its own, as another
+// client of the server would be: the probes' goroutines and garbage in
+// this process then do not delay its calls, only the machine and the
+// server do.
+type victimProcess struct {
+	url   string
+	ids   []string
+	rate  int
+	phase time.Duration
+}
+
+// run runs the Get loop once, for the phase, and returns its latencies.
+func (v *victimProcess) run() (latencies, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return latencies{}, err
+	}
+	cmd := exec.Command(self, "--victim", v.url, "--rate", strconv.Itoa(v.rate), "--phase", v.phase.String())
+	cmd.Stdin = strings.NewReader(strings.Join(v.ids, "\n"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return latencies{}, fmt.Errorf("the Get loop process: %w", err)
+	}
+	var l latencies
+	for line := range strings.Lines(string(out)) {
+		line = strings.TrimSpace(line)
+		if line == "fail" {
+			l.failed++
+			continue
+		}
+		ns, err := strconv.ParseInt(line, 10, 64)
+		if err != nil {
+			return latencies{}, fmt.Errorf("the Get loop process wrote %q", line)
+		}
+		l.took = append(l.took, time.Duration(ns))
+	}
+	return l, nil
+}
+
+// runVictim is the Get loop process: ids on stdin, one line per Get on
+// stdout (its latency in nanoseconds, or "fail").
+func runVictim(url string, rate int, phase time.Duration) error {
+	in, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		return err
+	}
+	ids := strings.Fields(string(in))
+	if len(ids) == 0 {
+		return errors.New("no ids on stdin")
+	}
+	// The victim is another client than the attackers: it connects from
+	// 127.0.0.2 (Linux routes all of 127/8 to loopback), the probes from
+	// 127.0.0.1, so that the server's per-address limits can tell them
+	// apart as they would two hosts.
+	hc := h2cClient()
+	hc.Transport.(*http.Transport).DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext
+	client := clientvpnv1connect.NewClientVpnServiceClient(hc, url)
+	// The connection is set up before the clock starts.
+	if _, err := client.GetClientVpnEndpoint(context.Background(), &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: ids[0]}); err != nil {
+		return fmt.Errorf("first Get: %w", err)
+	}
+	const workers = 8
+	loop := &getLoop{client: client, ids: ids, workers: workers, every: time.Second * workers / time.Duration(rate)}
+	ctx, cancel := context.WithTimeout(context.Background(), phase)
+	defer cancel()
+	l := loop.run(ctx)
+	w := bufio.NewWriter(os.Stdout)
+	for _, d := range l.took {
+		fmt.Fprintln(w, int64(d))
+	}
+	for range l.failed {
+		fmt.Fprintln(w, "fail")
+	}
+	return w.Flush()
 }

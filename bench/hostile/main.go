@@ -19,8 +19,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -41,8 +43,22 @@ func main() {
 	readers := flag.Int("never-readers", 1000, "clients that ask for a page and never read it")
 	slow := flag.Int("slow-bodies", 50, "connections that send their body one byte every 2s")
 	logPath := flag.String("log", os.DevNull, "file for the server's log")
+	profile := flag.String("profile", "", "file for a CPU profile of the server while the probes run with the Get loop (empty: none)")
+	var serverArgs []string
+	flag.Func("server-arg", "an extra argument for the server (repeatable), e.g. --server-arg=--max-concurrent-lists=2", func(s string) error {
+		serverArgs = append(serverArgs, s)
+		return nil
+	})
+	victim := flag.String("victim", "", "internal: run only the Get loop against this URL, ids on stdin, latencies on stdout")
 	flag.Parse()
-	if err := run(*bin, *count, *rate, *phase, *readers, *slow, *logPath); err != nil {
+	if *victim != "" {
+		if err := runVictim(*victim, *rate, *phase); err != nil {
+			fmt.Fprintln(os.Stderr, "hostile: victim:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*bin, *count, *rate, *phase, *readers, *slow, *logPath, *profile, serverArgs); err != nil {
 		fmt.Fprintln(os.Stderr, "hostile:", err)
 		os.Exit(1)
 	}
@@ -54,14 +70,18 @@ func h2cClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Protocols: &p, TLSClientConfig: &tls.Config{}}}
 }
 
-func run(bin string, count, rate int, phase time.Duration, readers, slow int, logPath string) error {
+func run(bin string, count, rate int, phase time.Duration, readers, slow int, logPath, profile string, serverArgs []string) error {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	srv, err := startServer(bin, []string{"--demo", "--demo-count", fmt.Sprint(count), "--listen", "127.0.0.1:0",
-		"--log-format", "json", "--refresh-interval", "1h"}, logf)
+	args := []string{"--demo", "--demo-count", fmt.Sprint(count), "--listen", "127.0.0.1:0",
+		"--log-format", "json", "--refresh-interval", "1h"}
+	if profile != "" {
+		args = append(args, "--pprof-listen", "127.0.0.1:0")
+	}
+	srv, err := startServer(bin, append(args, serverArgs...), logf)
 	if err != nil {
 		return err
 	}
@@ -79,14 +99,15 @@ func run(bin string, count, rate int, phase time.Duration, readers, slow int, lo
 	if err != nil {
 		return err
 	}
-	fmt.Printf("server: %s, pid %d, %d endpoints; Get loop: %d/s over Connect (proto, h2c)\n\n", bin, pid, count, rate)
+	fmt.Printf("server: %s %s, pid %d, %d endpoints; Get loop: %d/s over Connect (proto, h2c)\n", bin, strings.Join(serverArgs, " "), pid, count, rate)
+	fmt.Printf("load average at start: %s\n\n", loadAverage())
 
-	const workers = 8
-	loop := &getLoop{client: client, ids: ids, workers: workers, every: time.Second * workers / time.Duration(rate)}
+	victim := &victimProcess{url: srv.url, ids: ids, rate: rate, phase: phase}
 	idle := measureIdle(pid, 2*time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), phase)
-	base := loop.run(ctx)
-	cancel()
+	base, err := victim.run()
+	if err != nil {
+		return err
+	}
 
 	fmt.Println("| probe | server CPU | answer |")
 	fmt.Println("|---|---:|---|")
@@ -106,18 +127,23 @@ func run(bin string, count, rate int, phase time.Duration, readers, slow int, lo
 	}
 	var peak int64
 	before := rss(pid)
+	_, sys0 := cpuSplit(pid)
 	cost, answer := isolated(pid, idle, func() string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		done := make(chan int)
-		go func() { done <- neverReaders(ctx, addr, readers) }()
+		var tried, ended int
+		done := make(chan struct{})
+		go func() { tried, ended = neverReaders(ctx, addr, readers); close(done) }()
 		for ctx.Err() == nil {
 			peak = max(peak, rss(pid))
 			time.Sleep(50 * time.Millisecond)
 		}
-		return fmt.Sprintf("%d connections held 5 s; server RSS %d MiB before, peak %d MiB", <-done, before>>20, peak>>20)
+		<-done
+		return fmt.Sprintf("%d connections tried, %d still open after 5 s (the server refused or reset %d); server RSS %d MiB before, peak %d MiB",
+			tried, tried-ended, ended, before>>20, peak>>20)
 	})
-	fmt.Printf("| %d clients ask for a 1,000-endpoint page and never read | %.1f ms | %s |\n", readers, ms(cost), answer)
+	_, sys1 := cpuSplit(pid)
+	fmt.Printf("| %d clients ask for a 1,000-endpoint page and never read | %.1f ms (%.0f ms of it in the kernel) | %s |\n", readers, ms(cost), ms(sys1-sys0), answer)
 	cost, answer = isolated(pid, idle, func() string {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -126,8 +152,9 @@ func run(bin string, count, rate int, phase time.Duration, readers, slow int, lo
 	})
 	fmt.Printf("| %d connections send a body byte every 2 s | %.1f ms | %s |\n", slow, ms(cost), answer)
 
-	// Everything at once, while the Get loop runs.
-	ctx, cancel = context.WithTimeout(context.Background(), phase)
+	// Everything at once, while the Get loop runs (in its own process), and
+	// until it is done.
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var sent int
 	var mu sync.Mutex
@@ -145,19 +172,53 @@ func run(bin string, count, rate int, phase time.Duration, readers, slow int, lo
 	}
 	wg.Go(func() { neverReaders(ctx, addr, readers) })
 	wg.Go(func() { slowBodies(ctx, addr, slow) })
-	cpu0 := cpuTime(pid)
-	under := loop.run(ctx)
-	cpuUnder := cpuTime(pid) - cpu0
+	if profile != "" {
+		wg.Go(func() {
+			if err := fetchProfile(srv.pprofURL, phase, profile); err != nil {
+				fmt.Fprintln(os.Stderr, "hostile: profile:", err)
+			}
+		})
+	}
+	user0, sys0 := cpuSplit(pid)
+	self0 := cpuTime(os.Getpid())
+	under, err := victim.run()
+	user1, sys1 := cpuSplit(pid)
+	self1 := cpuTime(os.Getpid())
 	cancel()
 	wg.Wait()
+	if err != nil {
+		return err
+	}
 
 	fmt.Printf("\n| Get loop (%d/s, %s) | p50 | p99 | failed |\n|---|---:|---:|---:|\n", rate, phase)
 	fmt.Printf("| alone | %.2f ms | %.2f ms | %d of %d |\n", ms(base.quantile(.5)), ms(base.quantile(.99)), base.failed, base.failed+len(base.took))
 	fmt.Printf("| under the probes | %.2f ms | %.2f ms | %d of %d |\n", ms(under.quantile(.5)), ms(under.quantile(.99)), under.failed, under.failed+len(under.took))
 	fmt.Printf("| ratio | %.2f× | %.2f× | |\n", ratio(under.quantile(.5), base.quantile(.5)), ratio(under.quantile(.99), base.quantile(.99)))
-	fmt.Printf("\nunder the probes: %d probe requests sent, %d never-reading clients and %d slow bodies open; server CPU %.0f ms in %s\n",
-		sent, readers, slow, ms(cpuUnder), phase)
+	fmt.Printf("\nunder the probes: %d probe requests sent, %d never-reading clients and %d slow bodies open; in %s server CPU %.0f ms (user %.0f, system %.0f), probing process CPU %.0f ms\n",
+		sent, readers, slow, phase, ms(user1-user0+sys1-sys0), ms(user1-user0), ms(sys1-sys0), ms(self1-self0))
+	fmt.Printf("load average at the end: %s\n", loadAverage())
 	return nil
+}
+
+// fetchProfile writes a CPU profile of the server, taken for d, to file.
+func fetchProfile(pprofURL string, d time.Duration, file string) error {
+	if pprofURL == "" {
+		return errors.New("the server logged no pprof address")
+	}
+	res, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", pprofURL, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // waitIDs waits until the server answers and returns up to 1,000 ids.

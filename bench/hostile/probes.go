@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,27 +170,36 @@ var smallReceiveBuffer = net.Dialer{Control: func(_, _ string, c syscall.RawConn
 
 // neverReaders opens n connections that each ask for a 1,000-endpoint page
 // and never read it, holds them until ctx is done, and returns how many
-// were opened.
-func neverReaders(ctx context.Context, addr string, n int) int {
+// were tried and how many of those the server refused, closed or reset by
+// then (a connection over its per-address bound is reset when accepted).
+func neverReaders(ctx context.Context, addr string, n int) (tried, closedByServer int) {
 	body, _ := proto.Marshal(&clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 1000})
 	req := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/proto\r\nContent-Length: %d\r\n\r\n%s", listPath, addr, len(body), body)
 	var conns []net.Conn
 	for range n {
+		if ctx.Err() != nil {
+			break
+		}
 		c, err := smallReceiveBuffer.DialContext(ctx, "tcp", addr)
 		if err != nil {
-			break
-		}
-		if _, err := io.WriteString(c, req); err != nil {
-			c.Close()
-			break
+			closedByServer++
+			continue
 		}
 		conns = append(conns, c)
+		_, _ = io.WriteString(c, req) // a failure shows in the read below
 	}
 	<-ctx.Done()
+	var one [1]byte
 	for _, c := range conns {
+		// A held connection has its answer waiting, or nothing yet; one
+		// the server ended reads EOF or a reset.
+		_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := c.Read(one[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			closedByServer++
+		}
 		c.Close()
 	}
-	return len(conns)
+	return n, closedByServer
 }
 
 // slowBodies opens n connections that announce a 1,000-byte body and send

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vpnfacade/vpnfacade/access"
+	"github.com/vpnfacade/vpnfacade/connlimit"
 	"github.com/vpnfacade/vpnfacade/lease"
 	"github.com/vpnfacade/vpnfacade/refresher"
 	"github.com/vpnfacade/vpnfacade/server"
@@ -188,6 +190,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Page:           web.Handler(),
 
 		MaxConcurrentLists: cfg.maxLists,
+		ListRatePerAddress: cmp.Or(cfg.listRate, -1), // 0 turns it off
 		ReadTimeout:        cfg.readTimeout,
 		WriteTimeout:       cfg.writeTimeout,
 		Watch:              watch,
@@ -219,6 +222,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
 	}
+	ln = connlimit.New(ln, connlimit.Options{
+		PerAddress: cmp.Or(cfg.maxConnsPerAddr, -1), // 0 turns it off
+		OnRefuse:   server.NewRefusalCounter(registry, "connections_per_address").Inc,
+	})
 	scheme := "http"
 	if cfg.tlsCert != "" {
 		scheme = "https"

@@ -1,0 +1,177 @@
+package main_test
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+
+	"github.com/vpnfacade/vpnfacade/ec2sim"
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+)
+
+// fromAddress returns an HTTP client whose connections come from ip, a
+// loopback address other than 127.0.0.1 (Linux routes all of 127/8 to
+// loopback): to the server, another client host. With h2c it speaks
+// HTTP/2 without TLS, else HTTP/1.1.
+func fromAddress(ip string, h2c bool) *http.Client {
+	var protocols http.Protocols
+	if h2c {
+		protocols.SetUnencryptedHTTP2(true)
+	} else {
+		protocols.SetHTTP1(true)
+	}
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{Protocols: &protocols, DialContext: dialer.DialContext}}
+}
+
+// TestPerAddressLimits probes the binary as a client that opens more
+// connections than its share and one that repeats expensive calls: the
+// first has its extra connections reset, the second is refused with a
+// retry hint on every protocol and on the EC2 endpoint, and neither
+// touches another address, nor the first address's Gets.
+func TestPerAddressLimits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s := startSim(t, 10, ec2sim.Options{})
+	// 0.01 calls per second: a burst of one, and no new token within the test.
+	f := startFacade(t, s, "", "--max-connections-per-address", "3", "--list-rate-per-address", "0.01")
+	waitServing(t, f.url)
+	id := s.data[0].GetClientVpnEndpointId()
+
+	// Connections: clients on 127.0.0.1, each with its own HTTP/2
+	// connection kept open (idle), take its share of three (the health
+	// checks above may hold one more); the next one is reset.
+	var held []*http.Client
+	for {
+		hc := fromAddress("127.0.0.1", true)
+		c := clientvpnv1connect.NewClientVpnServiceClient(hc, f.url)
+		_, err := c.GetClientVpnEndpoint(ctx, &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: id})
+		if err != nil {
+			// connect-go reports the reset as unavailable or canceled.
+			if !strings.Contains(err.Error(), "connection reset") && connect.CodeOf(err) != connect.CodeUnavailable {
+				t.Fatalf("a connection from 127.0.0.1 over its limit: %v, want it reset", err)
+			}
+			break
+		}
+		held = append(held, hc)
+		if len(held) > 3 {
+			t.Fatal("a fourth connection from 127.0.0.1 with --max-connections-per-address 3 was served")
+		}
+	}
+	if len(held) == 0 {
+		t.Fatal("no connection from 127.0.0.1 was served")
+	}
+	same := clientvpnv1connect.NewClientVpnServiceClient(fromAddress("127.0.0.1", true), f.url)
+	other := fromAddress("127.0.0.2", true)
+	connectOther := clientvpnv1connect.NewClientVpnServiceClient(other, f.url)
+	if _, err := connectOther.GetClientVpnEndpoint(ctx, &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: id}); err != nil {
+		t.Fatalf("Get from 127.0.0.2 while 127.0.0.1 is at its connection limit: %v", err)
+	}
+	for _, hc := range held {
+		hc.CloseIdleConnections()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	// The server sees the closes when it reads them: the place is back soon.
+	for {
+		_, err := same.GetClientVpnEndpoint(ctx, &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: id})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("127.0.0.1 was never served again after closing its connections: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Expensive calls: 127.0.0.2 spends its burst of one on a List ...
+	if _, err := connectOther.ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{}); err != nil {
+		t.Fatalf("first List from 127.0.0.2: %v", err)
+	}
+	// ... and is then refused on every protocol, at once (each is held up
+	// to a second before its answer, so they go in parallel).
+	refused := map[string]clientvpnv1connect.ClientVpnServiceClient{
+		"connect":  connectOther,
+		"grpc":     clientvpnv1connect.NewClientVpnServiceClient(other, f.url, connect.WithGRPC()),
+		"grpc-web": clientvpnv1connect.NewClientVpnServiceClient(fromAddress("127.0.0.2", false), f.url, connect.WithGRPCWeb()),
+	}
+	var wg sync.WaitGroup
+	for name, c := range refused {
+		wg.Go(func() {
+			_, err := c.ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{})
+			if connect.CodeOf(err) != connect.CodeResourceExhausted {
+				t.Errorf("%s: List over the address's rate: %v, want resource_exhausted", name, err)
+				return
+			}
+			ce := err.(*connect.Error)
+			wait := retryAfter(t, ce.Meta().Get("Retry-After"))
+			if !strings.Contains(ce.Message(), "0.01 expensive calls") || !strings.Contains(ce.Message(), "per client address") ||
+				!strings.Contains(ce.Message(), fmt.Sprintf("retry after %d second(s)", wait)) {
+				t.Errorf("%s: message %q does not name the limit and the wait", name, ce.Message())
+			}
+			var retry *errdetails.RetryInfo
+			for _, d := range ce.Details() {
+				if v, err := d.Value(); err == nil {
+					if r, ok := v.(*errdetails.RetryInfo); ok {
+						retry = r
+					}
+				}
+			}
+			if retry.GetRetryDelay().AsDuration() != time.Duration(wait)*time.Second {
+				t.Errorf("%s: RetryInfo %v, want a delay of %ds", name, retry, wait)
+			}
+		})
+	}
+	wg.Go(func() {
+		form := url.Values{"Action": {"DescribeClientVpnEndpoints"}, "Version": {"2016-11-15"}}
+		res, err := fromAddress("127.0.0.2", false).PostForm(f.url+"/", form)
+		if err != nil {
+			t.Errorf("EC2: %v", err)
+			return
+		}
+		defer res.Body.Close()
+		var e struct {
+			Code    string `xml:"Errors>Error>Code"`
+			Message string `xml:"Errors>Error>Message"`
+		}
+		if err := xml.NewDecoder(res.Body).Decode(&e); err != nil {
+			t.Errorf("EC2: %d without error XML: %v", res.StatusCode, err)
+		}
+		retryAfter(t, res.Header.Get("Retry-After"))
+		if res.StatusCode != http.StatusServiceUnavailable || e.Code != "RequestLimitExceeded" || !strings.Contains(e.Message, "per client address") {
+			t.Errorf("EC2 over the address's rate: %d %s %q, Retry-After %q; want 503 RequestLimitExceeded naming the limit",
+				res.StatusCode, e.Code, e.Message, res.Header.Get("Retry-After"))
+		}
+	})
+	wg.Wait()
+	// Gets from that address, and Lists from another, are not limited.
+	if _, err := connectOther.GetClientVpnEndpoint(ctx, &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: id}); err != nil {
+		t.Errorf("Get from the address over its List rate: %v", err)
+	}
+	third := clientvpnv1connect.NewClientVpnServiceClient(fromAddress("127.0.0.3", true), f.url)
+	if _, err := third.ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{}); err != nil {
+		t.Errorf("List from 127.0.0.3 while 127.0.0.2 is over its rate: %v", err)
+	}
+}
+
+// retryAfter parses a Retry-After header: the wait for the next token at
+// 0.01 per second, about 100 seconds.
+func retryAfter(t *testing.T, h string) int {
+	t.Helper()
+	n, err := strconv.Atoi(h)
+	if err != nil || n < 60 || n > 100 {
+		t.Errorf("Retry-After %q, want about 100 (seconds)", h)
+	}
+	return n
+}
