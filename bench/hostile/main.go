@@ -104,10 +104,12 @@ func run(bin string, count, rate int, phase time.Duration, readers, slow int, lo
 
 	victim := &victimProcess{url: srv.url, ids: ids, rate: rate, phase: phase}
 	idle := measureIdle(pid, 2*time.Second)
+	alone0 := cpuTime(pid)
 	base, err := victim.run()
 	if err != nil {
 		return err
 	}
+	cpuAlone := cpuTime(pid) - alone0
 
 	fmt.Println("| probe | server CPU | answer |")
 	fmt.Println("|---|---:|---|")
@@ -194,7 +196,8 @@ func run(bin string, count, rate int, phase time.Duration, readers, slow int, lo
 	fmt.Printf("| alone | %.2f ms | %.2f ms | %d of %d |\n", ms(base.quantile(.5)), ms(base.quantile(.99)), base.failed, base.failed+len(base.took))
 	fmt.Printf("| under the probes | %.2f ms | %.2f ms | %d of %d |\n", ms(under.quantile(.5)), ms(under.quantile(.99)), under.failed, under.failed+len(under.took))
 	fmt.Printf("| ratio | %.2f× | %.2f× | |\n", ratio(under.quantile(.5), base.quantile(.5)), ratio(under.quantile(.99), base.quantile(.99)))
-	fmt.Printf("\nunder the probes: %d probe requests sent, %d never-reading clients and %d slow bodies open; in %s server CPU %.0f ms (user %.0f, system %.0f), probing process CPU %.0f ms\n",
+	fmt.Printf("\nalone: server CPU %.0f ms while the Get loop ran\n", ms(cpuAlone))
+	fmt.Printf("under the probes: %d probe requests sent, %d never-reading clients and %d slow bodies open; in %s server CPU %.0f ms (user %.0f, system %.0f), probing process CPU %.0f ms\n",
 		sent, readers, slow, phase, ms(user1-user0+sys1-sys0), ms(user1-user0), ms(sys1-sys0), ms(self1-self0))
 	fmt.Printf("load average at the end: %s\n", loadAverage())
 	return nil
