@@ -453,6 +453,11 @@ type readSample struct {
 	err       error
 }
 
+// readLoadArgs are the facade flags a readLoad needs: it calls List from
+// one address as fast as it can, faster than --list-rate-per-address allows
+// one client by default.
+var readLoadArgs = []string{"--list-rate-per-address", "0"}
+
 // readLoad is a few goroutines calling List and Get continuously, over
 // Connect, round-robin against several replicas.
 type readLoad struct {
@@ -560,7 +565,7 @@ func staleByReplica(samples []readSample, replicas int) (anyStale, lastFresh []b
 func TestReplicasRedisPausedReadsStayUp(t *testing.T) {
 	redis := redistest.Start(t)
 	s := startSim(t, 300, ec2sim.Options{})
-	fs := startReplicas(t, s, redis.URL(), 2)
+	fs := startReplicas(t, s, redis.URL(), 2, readLoadArgs...)
 	dumpLogs(t, fs)
 	waitUntil(t, replicaInterval+replicaSlack, "a first snapshot", func() bool { return totalPublished(fs) >= 1 })
 
@@ -616,7 +621,7 @@ func TestReplicasThrottledUpstream(t *testing.T) {
 	const interval = 250 * time.Millisecond
 	redis := redistest.Start(t)
 	s := startSim(t, 300, ec2sim.Options{})
-	fs := startReplicas(t, s, redis.URL(), 2, "--refresh-interval", interval.String())
+	fs := startReplicas(t, s, redis.URL(), 2, append(readLoadArgs, "--refresh-interval", interval.String())...)
 	dumpLogs(t, fs)
 	waitUntil(t, 4*interval+replicaSlack, "a few snapshots", func() bool { return totalPublished(fs) >= 4 })
 	load := startReadLoad(t, []string{fs[0].url, fs[1].url}, s.data[3], 4)
