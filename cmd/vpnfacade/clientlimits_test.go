@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,6 +164,20 @@ func TestPerAddressLimits(t *testing.T) {
 	third := clientvpnv1connect.NewClientVpnServiceClient(fromAddress("127.0.0.3", true), f.url)
 	if _, err := third.ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{}); err != nil {
 		t.Errorf("List from 127.0.0.3 while 127.0.0.2 is over its rate: %v", err)
+	}
+
+	// An operator sees both kinds of refusal counted.
+	res, err := fromAddress("127.0.0.3", false).Get(f.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	metrics, _ := io.ReadAll(res.Body)
+	for _, reason := range []string{"connections_per_address", "list_rate_per_address"} {
+		m := regexp.MustCompile(`(?m)^vpnfacade_refused_total\{reason="` + reason + `"\} (\d+)$`).FindSubmatch(metrics)
+		if m == nil || string(m[1]) == "0" {
+			t.Errorf("vpnfacade_refused_total{reason=%q}: %q, want at least one", reason, m)
+		}
 	}
 }
 
