@@ -11,9 +11,16 @@
 //  3. runs the Get loop again while every request probe is sent over and
 //     over by three clients that give up after two seconds, 1,000 clients
 //     ask for big pages and never read them, and 50 connections trickle
-//     their bodies, and reports the Get loop's p50 and p99 against step 1.
+//     their bodies, and reports the Get loop's p50 and p99 against step 1,
+//     and the server's CPU (user and system) in both.
 //
-// Usage: go run ./bench/hostile --bin ./vpnfacade
+// The Get loop runs in a process of its own (this program, run with
+// --victim) connecting from 127.0.0.2, the probes from 127.0.0.1: another
+// client, as far as the server's per-address limits can tell, whose calls
+// the probing process's own goroutines and garbage do not delay.
+//
+// Usage: go run ./bench/hostile --bin ./vpnfacade [--profile cpu.pprof]
+// [--server-arg=--max-connections-per-address=16]
 package main
 
 import (
