@@ -66,6 +66,9 @@ func TestBrowserLive(t *testing.T) {
 		t.Fatalf("%s is not in the emulator", key)
 		return nil
 	}
+	// The endpoint about to change is open in the details panel.
+	click(t, tab, `#endpoints tbody tr[data-key="`+shown[2]+`"] td[data-column="id"]`)
+	waitText(t, tab, "#details h2", regexp.MustCompile(`\S`))
 	deleted := shownEndpoint(shown[5])
 	changed := proto.CloneOf(shownEndpoint(shown[2]))
 	changed.Tags = []*clientvpnv1.Tag{{Key: proto.String("Name"), Value: proto.String("renamed-live")}}
@@ -97,6 +100,8 @@ func TestBrowserLive(t *testing.T) {
 		t.Errorf("after the change the rows are not the API's, in its order:\n got %v\nwant %v", head(keys), head(want.keys))
 	}
 	waitText(t, tab, `#endpoints tbody tr[data-key="`+keyOf(changed)+`"] td[data-column="name"]`, regexp.MustCompile(`^renamed-live$`))
+	// The open details follow the change too.
+	waitText(t, tab, "#details h2", regexp.MustCompile(`renamed-live`))
 	if !eval[bool](t, tab, `!!document.querySelector('#endpoints tbody tr[data-key="`+keyOf(changed)+`"] td[data-column="name"].live-changed')`) {
 		t.Errorf("the changed Name cell is not highlighted")
 	}

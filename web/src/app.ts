@@ -112,7 +112,14 @@ export class App implements LiveHost {
     if (this.count.state === "known") {
       this.setCount(this.view.filters, { state: "known", n: Math.max(0, this.count.n + countDelta) });
     }
+    const sel = this.view.selected;
+    const before = sel && this.rows.find((e) => sameRef(refOf(e), sel));
     this.showRows(rows, snapshot);
+    if (before && !rows.includes(before)) {
+      // The open endpoint changed or went: show what the service says now.
+      this.shownDetail = "";
+      this.showDetail(false);
+    }
   }
 
   private buildControls(): void {
@@ -316,8 +323,8 @@ export class App implements LiveHost {
     this.el.error.replaceChildren();
   }
 
-  /** showDetail shows the selected endpoint, from the loaded rows or read from the API. */
-  private showDetail(): void {
+  /** showDetail shows the selected endpoint, from the loaded rows or read from the API; focus moves the focus to it. */
+  private showDetail(focus = true): void {
     const sel = this.view.selected;
     const panel = this.el.details;
     if (!sel) {
@@ -337,7 +344,7 @@ export class App implements LiveHost {
     const loaded = this.rows.find((e) => sameRef(refOf(e), sel));
     if (loaded) {
       panel.replaceChildren(renderDetails(loaded, this.rowsSnapshot, location.origin, close));
-      panel.focus();
+      if (focus) panel.focus();
       return;
     }
     this.detailAbort?.abort();
@@ -349,7 +356,7 @@ export class App implements LiveHost {
         panel.dataset.state = "ready";
         this.feed.publish(res.snapshot, "view");
         panel.replaceChildren(renderDetails(res.endpoint, res.snapshot, location.origin, close));
-        panel.focus();
+        if (focus) panel.focus();
       },
       (err) => {
         if (isAbort(err)) return;
