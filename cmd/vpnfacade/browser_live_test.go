@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,7 +30,8 @@ import (
 // resumes from the version it had and shows the deletion, again without a
 // reload (a reset would have reloaded the view). A second tab, refused a
 // stream (one per address), falls back to polling and shows the next
-// change by reading the view again. Last, a service that cannot resume the
+// change by reading the view again, as does a tab behind a proxy that
+// lets plain calls through but not streams. Last, a service that cannot resume the
 // page's version (another data set) resets the stream, and the page reads
 // its view again in place.
 func TestBrowserLive(t *testing.T) {
@@ -140,6 +144,12 @@ func TestBrowserLive(t *testing.T) {
 	b.open(t, polling, f.url+"/?filter=region%3D"+region)
 	waitAttr(t, polling, "live", "polling")
 	pollingLoads := loads(t, polling)
+	// So does a page behind a proxy that answers streams with 502 Bad
+	// Gateway while plain calls get through: after a few tries, it polls.
+	proxied := b.tab(t)
+	b.open(t, proxied, noStreamsProxy(t, f.url)+"/?filter=region%3D"+region)
+	waitAttr(t, proxied, "live", "polling")
+	proxiedLoads := loads(t, proxied)
 	another := proto.CloneOf(added)
 	another.ClientVpnEndpointId = proto.String("cvpn-endpoint-00000000000000002")
 	if err := s.Put(another); err != nil {
@@ -148,6 +158,10 @@ func TestBrowserLive(t *testing.T) {
 	waitRows(t, polling, "the polling tab to show a new endpoint", func(keys []string) bool { return slices.Contains(keys, keyOf(another)) })
 	if loads(t, polling) == pollingLoads {
 		t.Errorf("the polling tab shows the change without reading the view again")
+	}
+	waitRows(t, proxied, "the tab behind the proxy to show a new endpoint", func(keys []string) bool { return slices.Contains(keys, keyOf(another)) })
+	if loads(t, proxied) == proxiedLoads {
+		t.Errorf("the tab behind the proxy shows the change without reading the view again")
 	}
 	waitRows(t, tab, "the live tab to show the same endpoint", func(keys []string) bool { return slices.Contains(keys, keyOf(another)) })
 	noReload(t, tab, loadsBefore)
@@ -230,4 +244,30 @@ func noReload(t *testing.T, tab context.Context, loadsBefore int) {
 	if strings.Contains(visibleText(t, tab, "#error"), ":") {
 		t.Errorf("the page shows an error: %s", visibleText(t, tab, "#error"))
 	}
+}
+
+// noStreamsProxy serves a reverse proxy to target until the test ends that
+// answers the watch stream with 502 Bad Gateway, as a proxy that cannot
+// carry streams does, and passes everything else.
+func noStreamsProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/WatchClientVpnEndpoints") {
+			http.Error(w, "streams are not supported here", http.StatusBadGateway)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
 }
