@@ -51,7 +51,9 @@ func TestExpensiveCallsAreShedBeyondTheLimitWhileGetsFlow(t *testing.T) {
 		Reader:             server.NewReader(server.ReaderOptions{Store: gate}),
 		Registerer:         prometheus.NewRegistry(),
 		MaxConcurrentLists: limit,
-		ListQueueTimeout:   time.Millisecond,
+		// The held calls come from one address: no share per address.
+		ListSharePerAddress: 1,
+		ListQueueTimeout:    time.Millisecond,
 	}))
 	h2c := h2cClient()
 	clients := map[string]clientvpnv1connect.ClientVpnServiceClient{

@@ -91,8 +91,8 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 		}
 		return nil, s.reader.connectError(ctx, errDryRun())
 	}
-	if !admit(ctx) {
-		return nil, shedConnect(ctx)
+	if why := admit(ctx); why != admitted {
+		return nil, shedConnect(ctx, why)
 	}
 	view, err := s.reader.View(ctx)
 	if err != nil {

@@ -144,8 +144,8 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 		}
 		return action, vpnfacade.Errorf(vpnfacade.EDRYRUN, vpnfacade.FieldDryRun, "Request would have succeeded, but DryRun flag is set.")
 	}
-	if !admit(r.Context()) {
-		return action, shedEC2(r.Context(), w)
+	if why := admit(r.Context()); why != admitted {
+		return action, shedEC2(r.Context(), w, why)
 	}
 	view, err := h.reader.View(r.Context())
 	if err != nil {

@@ -64,6 +64,14 @@ type Options struct {
 	// ListQueueTimeout for a slot, then is shed (Connect Unavailable, EC2
 	// RequestLimitExceeded) with a retry hint. 0 means DefaultMaxConcurrentLists.
 	MaxConcurrentLists int
+	// ListSharePerAddress is the share of MaxConcurrentLists one client
+	// address (IP; the /64 network for IPv6) may hold at once, rounded down
+	// and at least one slot, so that other addresses always find one: a
+	// client holding its share (say with calls whose responses it never
+	// reads) has its further calls wait up to ListQueueTimeout, then shed
+	// as over MaxConcurrentLists. 0 or negative means
+	// DefaultListSharePerAddress; 1 or more: no bound per address.
+	ListSharePerAddress float64
 	// ListRatePerAddress bounds the expensive calls (List, and every EC2
 	// call) of one client address per second, checked before their body is
 	// read; an address may burst two seconds' worth, and a call counts one
@@ -98,6 +106,10 @@ type Options struct {
 
 // Defaults of Options.
 const (
+	// DefaultListSharePerAddress is the default ListSharePerAddress: half
+	// the slots, so that one client leaves the other half to the others
+	// (4 of the 8 on two CPUs).
+	DefaultListSharePerAddress = 0.5
 	// DefaultListQueueTimeout is the default ListQueueTimeout.
 	DefaultListQueueTimeout = 100 * time.Millisecond
 	// DefaultReadTimeout is the default ReadTimeout.
@@ -117,6 +129,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConcurrentLists <= 0 {
 		o.MaxConcurrentLists = DefaultMaxConcurrentLists()
+	}
+	if o.ListSharePerAddress <= 0 {
+		o.ListSharePerAddress = DefaultListSharePerAddress
 	}
 	if o.ListQueueTimeout <= 0 {
 		o.ListQueueTimeout = DefaultListQueueTimeout
@@ -190,7 +205,11 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Access != nil {
 		h = withTLSState(h)
 	}
-	h = newAdmission(opts.MaxConcurrentLists, opts.ListQueueTimeout).middleware(h)
+	slots := newAdmission(opts.MaxConcurrentLists, opts.ListSharePerAddress, opts.ListQueueTimeout)
+	if opts.Registerer != nil {
+		slots.overShare = NewRefusalCounter(opts.Registerer, "list_share_per_address").Inc
+	}
+	h = slots.middleware(h)
 	// Envelopes (gRPC, gRPC-Web) add 5 bytes to the message connect-go
 	// limits to MaxRequestBytes.
 	h = &bodyLimit{next: h, max: MaxRequestBytes + 64, errors: connect.NewErrorWriter(handlerOpts...)}

@@ -137,7 +137,7 @@ func boolGauge(b bool) float64 {
 func NewRefusalCounter(reg prometheus.Registerer, reason string) prometheus.Counter {
 	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vpnfacade_refused_total",
-		Help: "Calls and connections refused by a per-client limit before any work, by reason (list_rate_per_address, connections_per_address).",
+		Help: "Calls and connections refused by a per-client limit, by reason (list_rate_per_address, list_share_per_address, connections_per_address).",
 	}, []string{"reason"})
 	if err := reg.Register(vec); err != nil {
 		var already prometheus.AlreadyRegisteredError

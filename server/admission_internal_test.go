@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestAdmissionSharePerAddress drives the admission middleware with calls
+// held in flight: one address (or IPv6 /64) holds at most its share of the
+// slots, and waits for a place of its own within the queue timeout; other
+// addresses find the slots left; every place is given back.
+func TestAdmissionSharePerAddress(t *testing.T) {
+	a := newAdmission(5, 0.5, 50*time.Millisecond) // 2 per address
+	counted := 0
+	a.overShare = func() { counted++ }
+	type call struct {
+		admitted chan shedReason
+		release  chan struct{}
+		done     chan struct{}
+	}
+	start := func(from string) *call {
+		c := &call{admitted: make(chan shedReason, 1), release: make(chan struct{}), done: make(chan struct{})}
+		h := a.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.admitted <- admit(r.Context())
+			<-c.release
+		}))
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.RemoteAddr = from
+		go func() {
+			defer close(c.done)
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}()
+		return c
+	}
+	admitNow := func(from string) *call {
+		t.Helper()
+		c := start(from)
+		if why := <-c.admitted; why != admitted {
+			t.Fatalf("call from %s: shed (%d), want admitted", from, why)
+		}
+		return c
+	}
+	shed := func(from string, want shedReason) {
+		t.Helper()
+		c := start(from)
+		if why := <-c.admitted; why != want {
+			t.Errorf("call from %s: %d, want shed as %d", from, why, want)
+		}
+		close(c.release)
+		<-c.done
+	}
+
+	a1, a2 := admitNow("192.0.2.1:1"), admitNow("192.0.2.1:2")
+	shed("192.0.2.1:3", overShare)
+	// Two hosts of one IPv6 /64 are one address.
+	v1, v2 := admitNow("[2001:db8::1]:1"), admitNow("[2001:db8::2]:1")
+	shed("[2001:db8::3]:1", overShare)
+	// One slot is left, for anyone not at their share; then none.
+	b1 := admitNow("192.0.2.2:1")
+	shed("192.0.2.3:1", busy)
+	if counted != 2 {
+		t.Errorf("%d calls counted as over their address's share, want 2", counted)
+	}
+
+	// A call over its share waits for its address's own place: it is
+	// admitted when the address's call ends within the queue timeout.
+	a.queueTimeout = time.Hour
+	waiting := start("192.0.2.1:4")
+	for a.users(netip.MustParsePrefix("192.0.2.1/32")) < 3 {
+		runtime.Gosched() // until it waits
+	}
+	close(a1.release)
+	<-a1.done
+	if why := <-waiting.admitted; why != admitted {
+		t.Fatalf("call waiting for its address's place: %d, want admitted", why)
+	}
+	// A call that leaves while waiting is shed.
+	ctx, cancel := context.WithCancel(context.Background())
+	r := httptest.NewRequest(http.MethodPost, "/", nil).WithContext(ctx)
+	r.RemoteAddr = "192.0.2.1:5"
+	cancel()
+	var why shedReason
+	a.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { why = admit(r.Context()) })).ServeHTTP(httptest.NewRecorder(), r)
+	if why != overShare {
+		t.Errorf("a call that left while waiting: %d, want shed", why)
+	}
+	if counted != 2 {
+		t.Errorf("a call that left was counted as refused")
+	}
+
+	for _, c := range []*call{a2, v1, v2, b1, waiting} {
+		close(c.release)
+		<-c.done
+	}
+	if n := len(a.slots); n != 0 {
+		t.Errorf("%d slots held after every call ended", n)
+	}
+	if n := len(a.addresses); n != 0 {
+		t.Errorf("%d addresses still tracked after every call ended", n)
+	}
+	// Each address may hold its share again.
+	for _, from := range []string{"192.0.2.1:6", "192.0.2.1:7"} {
+		c := admitNow(from)
+		close(c.release)
+		<-c.done
+	}
+}
+
+// TestAdmissionShareRounding: the share is rounded down, at least one
+// slot; 1 or more turns the bound off.
+func TestAdmissionShareRounding(t *testing.T) {
+	for _, tc := range []struct {
+		limit int
+		share float64
+		want  int
+	}{
+		{8, 0.5, 4}, {5, 0.5, 2}, {1, 0.5, 1}, {3, 0.1, 1}, {8, 1, 0}, {8, 2, 0},
+	} {
+		if got := newAdmission(tc.limit, tc.share, time.Millisecond).perAddress; got != tc.want {
+			t.Errorf("%d slots, share %v: %d per address, want %d", tc.limit, tc.share, got, tc.want)
+		}
+	}
+}
+
+// users returns the calls of address that hold or wait for a place.
+func (a *admission) users(address netip.Prefix) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.addresses[address]; s != nil {
+		return s.users
+	}
+	return 0
+}
