@@ -191,3 +191,153 @@ func retryAfter(t *testing.T, h string) int {
 	}
 	return n
 }
+
+// neverReading returns an HTTP/2 client on ip whose streams take one byte
+// of response body until their reader asks for more: a response that is
+// not read holds its call on the server, stuck in writing it, as a client
+// that never reads does on a real network.
+func neverReading(ip string) *http.Client {
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{
+		Protocols:   &protocols,
+		DialContext: dialer.DialContext,
+		HTTP2:       &http.HTTP2Config{MaxReceiveBufferPerStream: 1},
+	}}
+}
+
+// TestListSharePerAddress probes the binary as a client that sends
+// expensive calls (List, EC2) and never reads their responses, to hold
+// every slot of --max-concurrent-lists: it holds its share (half, by
+// default) and its further calls are shed, on Connect and on the EC2
+// endpoint, while another address's calls are served; its slots come back
+// when it leaves.
+func TestListSharePerAddress(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s := startSim(t, 30, ec2sim.Options{})
+	// One region, so that unsigned EC2 calls are answered for it.
+	f := startFacade(t, s, "", "--regions", "eu-west-1", "--max-concurrent-lists", "4")
+	waitServing(t, f.url)
+
+	listURL := f.url + clientvpnv1connect.ClientVpnServiceListClientVpnEndpointsProcedure
+	ec2Body := url.Values{"Action": {"DescribeClientVpnEndpoints"}, "Version": {"2016-11-15"}}.Encode()
+	attacker := neverReading("127.0.0.1")
+	send := func(ctx context.Context, target, contentType, body string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", contentType)
+		res, err := attacker.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s from 127.0.0.1: %v", target, err)
+		}
+		return res
+	}
+
+	// The attacker's first two calls (its share of 2 of the 4 slots) are
+	// answered, and never read: they hold their slots. The response head
+	// arrives once the server writes the body, which it is stuck in.
+	holdCtx, release := context.WithCancel(ctx)
+	defer release()
+	for _, call := range []struct{ target, contentType, body string }{
+		{listURL, "application/json", "{}"},
+		{f.url + "/", "application/x-www-form-urlencoded", ec2Body},
+	} {
+		if res := send(holdCtx, call.target, call.contentType, call.body); res.StatusCode != http.StatusOK {
+			t.Fatalf("held call %s from 127.0.0.1: %s, want 200", call.target, res.Status)
+		}
+	}
+
+	// Its further calls are shed, on both protocols, though two slots are
+	// free: the attacker cannot take them.
+	res := send(ctx, listURL, "application/json", "{}")
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"code":"unavailable"`) || res.Header.Get("Retry-After") != "1" {
+		t.Errorf("third call from 127.0.0.1 (Connect): %s %s, Retry-After %q; want 503 unavailable, Retry-After 1", res.Status, body, res.Header.Get("Retry-After"))
+	}
+	res = send(ctx, f.url+"/", "application/x-www-form-urlencoded", ec2Body)
+	var e struct {
+		Code    string `xml:"Errors>Error>Code"`
+		Message string `xml:"Errors>Error>Message"`
+	}
+	if err := xml.NewDecoder(res.Body).Decode(&e); err != nil {
+		t.Errorf("EC2 from 127.0.0.1 over its share: %s without error XML: %v", res.Status, err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || e.Code != "RequestLimitExceeded" || res.Header.Get("Retry-After") != "1" ||
+		!strings.Contains(e.Message, "2 of 4 in flight at once, the limit per client address") {
+		t.Errorf("EC2 from 127.0.0.1 over its share: %s %s %q, Retry-After %q; want 503 RequestLimitExceeded naming the share",
+			res.Status, e.Code, e.Message, res.Header.Get("Retry-After"))
+	}
+	// A well-behaved client on the same address is shed too, with a hint.
+	same := clientvpnv1connect.NewClientVpnServiceClient(fromAddress("127.0.0.1", true), f.url)
+	_, err := same.ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{})
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("List from 127.0.0.1 over its share: %v, want unavailable", err)
+	}
+	ce := err.(*connect.Error)
+	if !strings.Contains(ce.Message(), "your address holds its share") || !strings.Contains(ce.Message(), "retry after 1 second") {
+		t.Errorf("message %q does not say why and when to retry", ce.Message())
+	}
+	var retry *errdetails.RetryInfo
+	for _, d := range ce.Details() {
+		if v, err := d.Value(); err == nil {
+			if r, ok := v.(*errdetails.RetryInfo); ok {
+				retry = r
+			}
+		}
+	}
+	if retry.GetRetryDelay().AsDuration() != time.Second {
+		t.Errorf("RetryInfo %v, want a delay of 1s", retry)
+	}
+	// Its Gets flow.
+	id := s.data[0].GetClientVpnEndpointId()
+	if _, err := same.GetClientVpnEndpoint(ctx, &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: id}); err != nil {
+		t.Errorf("Get from 127.0.0.1 while it holds its share: %v", err)
+	}
+
+	// Another address finds the slots the attacker could not take, on both.
+	otherHTTP := fromAddress("127.0.0.2", true)
+	other := clientvpnv1connect.NewClientVpnServiceClient(otherHTTP, f.url)
+	if got, err := other.ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{}); err != nil || len(got.GetClientVpnEndpoints()) == 0 {
+		t.Errorf("List from 127.0.0.2 while 127.0.0.1 holds its share: %v", err)
+	}
+	if res, err := otherHTTP.PostForm(f.url+"/", url.Values{"Action": {"DescribeClientVpnEndpoints"}, "Version": {"2016-11-15"}}); err != nil {
+		t.Errorf("EC2 from 127.0.0.2: %v", err)
+	} else {
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("EC2 from 127.0.0.2 while 127.0.0.1 holds its share: %s", res.Status)
+		}
+	}
+
+	// An operator sees each shed call counted.
+	mres, err := otherHTTP.Get(f.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mres.Body)
+	mres.Body.Close()
+	if m := regexp.MustCompile(`(?m)^vpnfacade_refused_total\{reason="list_share_per_address"\} (\d+)$`).FindSubmatch(metrics); m == nil || string(m[1]) != "3" {
+		t.Errorf("vpnfacade_refused_total{reason=\"list_share_per_address\"}: %q, want 3", m)
+	}
+
+	// When the attacker leaves (its streams reset), its slots come back at
+	// once, not at the write timeout.
+	release()
+	for {
+		_, err := same.ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("127.0.0.1 never got a slot back after its held calls left: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

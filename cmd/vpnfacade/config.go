@@ -42,6 +42,7 @@ type settings struct {
 	writeTimeout    time.Duration
 	shutdownGrace   time.Duration
 	maxLists        int
+	listShare       float64 // of maxLists, per client address; 1: no bound
 	listRate        float64 // per client address; 0: no limit
 	maxConnsPerAddr int     // 0: no limit
 	accessFile      string
@@ -114,7 +115,8 @@ Flags:
 	str(&writeTimeout, "write-timeout", "VPNFACADE_WRITE_TIMEOUT", "30s", "a unary response must be taken by the client within this, from the end of its request")
 	str(&grace, "shutdown-grace", "VPNFACADE_SHUTDOWN_GRACE", "10s", "on SIGTERM, in-flight requests may finish within this; connections still busy then are closed")
 	str(&maxLists, "max-concurrent-lists", "VPNFACADE_MAX_CONCURRENT_LISTS", "0", "expensive calls (List, EC2) worked on at once; more wait 100ms, then get Unavailable / RequestLimitExceeded with a retry hint (0: 4 per CPU)")
-	var listRate, maxConns string
+	var listShare, listRate, maxConns string
+	str(&listShare, "list-share-per-address", "VPNFACADE_LIST_SHARE_PER_ADDRESS", "0.5", "share of --max-concurrent-lists one client IP address may hold at once (rounded down, at least 1), so that other clients always find a slot; beyond: Unavailable / RequestLimitExceeded with a retry hint, as over --max-concurrent-lists (1: no share)")
 	str(&listRate, "list-rate-per-address", "VPNFACADE_LIST_RATE_PER_ADDRESS", "100", "expensive calls (List, EC2) one client IP address may make per second, checked before the body is read (bursts of 2 s; a call counts 1, plus 1 per 16 KiB of body); beyond: ResourceExhausted / RequestLimitExceeded with a retry hint, after a wait of up to 1 s (0: no limit)")
 	str(&maxConns, "max-connections-per-address", "VPNFACADE_MAX_CONNECTIONS_PER_ADDRESS", "100", "connections one client IP address may hold open; more are closed as soon as accepted, before TLS or HTTP (0: no limit)")
 	var heartbeat string
@@ -229,6 +231,9 @@ Flags:
 	}
 	if c.maxLists, err = strconv.Atoi(maxLists); err != nil || c.maxLists < 0 {
 		return nil, fmt.Errorf("%s: %q is not a whole number ≥ 0", source["max-concurrent-lists"], truncate(maxLists))
+	}
+	if c.listShare, err = strconv.ParseFloat(listShare, 64); err != nil || !(c.listShare > 0 && c.listShare <= 1) {
+		return nil, fmt.Errorf("%s: %q is not a number above 0 and at most 1", source["list-share-per-address"], truncate(listShare))
 	}
 	if c.listRate, err = strconv.ParseFloat(listRate, 64); err != nil || c.listRate < 0 || math.IsInf(c.listRate, 0) || math.IsNaN(c.listRate) {
 		return nil, fmt.Errorf("%s: %q is not a number ≥ 0", source["list-rate-per-address"], truncate(listRate))

@@ -37,6 +37,9 @@ func TestConfigDefaultsEnvAndFlags(t *testing.T) {
 	if c.listen != "127.0.0.1:9000" || c.redisURL != "redis://127.0.0.1:6390/0" || c.refreshInterval != 30*time.Second || c.maxStaleness != 0 || !c.demo {
 		t.Errorf("from the environment: %+v", c)
 	}
+	if c.listShare != 0.5 {
+		t.Errorf("default --list-share-per-address = %v, want 0.5", c.listShare)
+	}
 	if !slices.Equal(c.regions, []string{"eu-west-1"}) {
 		t.Errorf("a flag must override its environment variable: regions = %v", c.regions)
 	}
@@ -60,6 +63,9 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		{[]string{"extra"}, nil, "unexpected arguments"},
 		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"--demo-count", "-1"}, nil, "--demo-count"},
+		{[]string{"--list-share-per-address", "0"}, nil, "--list-share-per-address: \"0\" is not a number above 0 and at most 1"},
+		{[]string{"--list-share-per-address", "1.5"}, nil, "--list-share-per-address"},
+		{[]string{"--list-share-per-address", "NaN"}, nil, "--list-share-per-address"},
 		{[]string{"--demo-count", "many"}, nil, "-demo-count"},
 		{[]string{"--tls-client-ca", "ca.pem"}, nil, "--tls-client-ca needs --tls-cert"},
 		{[]string{"--redis-url", "redis://127.0.0.1:6379", "--redis-ca-file", "ca.pem"}, nil, "--redis-ca-file needs a rediss:// --redis-url"},

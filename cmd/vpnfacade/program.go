@@ -199,6 +199,8 @@ func (m *Main) Run(ctx context.Context) error {
 		RefreshInterval: cfg.refreshInterval,
 		// With access rules, answers depend on the caller: private caches only.
 		Private: m.access != nil,
+
+		ListSharePerAddress: cfg.listShare,
 	})
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

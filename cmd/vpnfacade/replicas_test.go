@@ -455,8 +455,9 @@ type readSample struct {
 
 // readLoadArgs are the facade flags a readLoad needs: it calls List from
 // one address as fast as it can, faster than --list-rate-per-address allows
-// one client by default.
-var readLoadArgs = []string{"--list-rate-per-address", "0"}
+// one client by default, and with more calls in flight than one client's
+// share of the slots on a small machine.
+var readLoadArgs = []string{"--list-rate-per-address", "0", "--list-share-per-address", "1"}
 
 // readLoad is a few goroutines calling List and Get continuously, over
 // Connect, round-robin against several replicas.

@@ -173,6 +173,7 @@ func (s *suite) startFacade(m *sim, redisURL, namespace string, port int, logNam
 		// The load comes from one address, loopback, as no real client
 		// would: the per-address limits are not what is measured here.
 		"--list-rate-per-address", "0",
+		"--list-share-per-address", "1",
 		"--max-connections-per-address", "0",
 	}
 	env := []string{
