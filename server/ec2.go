@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -60,11 +61,14 @@ func newEC2Handler(opts Options, metrics *requestMetrics, cache *httpCache) *EC2
 	return h
 }
 
+// noopSpan records nothing.
+var noopSpan = trace.SpanFromContext(context.Background())
+
 // ServeHTTP implements http.Handler.
 func (h *EC2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	requestID := ec2query.NewRequestID()
-	span := trace.SpanFromContext(r.Context())
+	span := noopSpan // without tracing, never the span of an outer handler
 	if h.tracer != nil {
 		// A server span continuing the caller's W3C trace context.
 		ctx := tracing.Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
