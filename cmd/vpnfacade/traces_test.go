@@ -59,6 +59,13 @@ func TestTraces(t *testing.T) {
 	if _, err := client.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 10}); err != nil {
 		t.Fatal(err)
 	}
+	// A hostile traceparent (malformed, 16 KiB) is ignored: the call
+	// succeeds in a trace of its own.
+	hostile := clientvpnv1connect.NewClientVpnServiceClient(
+		&http.Client{Transport: traceparent{"00-" + strings.Repeat("f", 16<<10) + "-01", h2cClient().Transport}}, f.url, connect.WithGRPC())
+	if _, err := hostile.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 10}); err != nil {
+		t.Fatalf("List with a malformed traceparent: %v", err)
+	}
 	form := url.Values{"Action": {"DescribeClientVpnEndpoints"}, "Version": {"2016-11-15"}}
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.url+"/", strings.NewReader(form.Encode()))
 	if err != nil {
@@ -96,7 +103,7 @@ func TestTraces(t *testing.T) {
 		pages := find(spans, func(s otlptest.Span) bool {
 			return s.Name == "EC2/DescribeClientVpnEndpoints" && s.Kind == "SPAN_KIND_CLIENT" && s.TraceID == refresh.TraceID
 		})
-		return len(pages) >= 4 && len(find(spans, isList)) > 0 && len(find(spans, isEC2)) > 0
+		return len(pages) >= 4 && len(find(spans, isList)) >= 2 && len(find(spans, isEC2)) > 0
 	})
 	if err := f.Stop(15 * time.Second); err != nil {
 		t.Errorf("vpnfacade did not shut down cleanly: %v", err)
@@ -149,12 +156,16 @@ func TestTraces(t *testing.T) {
 		what, trace, parent string
 		spans               []otlptest.Span
 	}{
-		{"List", listTrace, listSpan, find(spans, isList)},
+		{"List", listTrace, listSpan, find(spans, func(s otlptest.Span) bool { return isList(s) && s.ParentSpanID != "" })},
 		{"EC2", ec2Trace, ec2Span, find(spans, isEC2)},
 	} {
 		if len(c.spans) != 1 || c.spans[0].TraceID != c.trace || c.spans[0].ParentSpanID != c.parent {
 			t.Errorf("%s server spans %+v, want one in trace %s with parent %s", c.what, c.spans, c.trace, c.parent)
 		}
+	}
+
+	if roots := find(spans, func(s otlptest.Span) bool { return isList(s) && s.ParentSpanID == "" }); len(roots) != 1 || roots[0].TraceID == listTrace {
+		t.Errorf("List spans without a parent %+v, want the one of the malformed traceparent's call, in a new trace", roots)
 	}
 
 	// Nothing secret in any span.
