@@ -27,13 +27,20 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
+	"github.com/vpnfacade/vpnfacade/tracing"
 )
+
+// scope is the instrumentation scope of the refresher's spans.
+const scope = "github.com/vpnfacade/vpnfacade/refresher"
 
 // Source is where endpoints are read from, one partition at a time
 // (upstream.Source implements it against EC2).
@@ -162,8 +169,15 @@ func (r *Refresher) refreshNow(ctx context.Context) (allFailed bool, err error) 
 		return false, fmt.Errorf("refresh: waiting for the refresh in progress: %w", context.Cause(ctx))
 	}
 	defer func() { <-r.running }()
+	ctx, span := r.opts.tracer.Start(ctx, "refresh")
+	defer span.End()
 	start := time.Now()
 	allFailed, err = r.refresh(ctx)
+	if err != nil {
+		span.SetStatus(codes.Error, failureCause(err))
+		span.RecordError(err)
+	}
+	span.SetAttributes(attribute.Bool("vpnfacade.refresh.all_partitions_failed", allFailed))
 	if r.opts.metrics != nil && ctx.Err() == nil {
 		// A refresh cut short by ctx (shutdown, or the lease lost) is
 		// not a failure of its own.
@@ -252,6 +266,8 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 		// it again, unless another writer moved it on meanwhile.
 		snap, err := r.store.Confirm(ctx, store.Confirmation{Version: prev.Version, RefreshedAt: pub.RefreshedAt, Partitions: pub.Partitions, Epoch: pub.Epoch})
 		if err == nil {
+			trace.SpanFromContext(ctx).SetAttributes(attribute.Int64("vpnfacade.snapshot.version", int64(snap.Version)),
+				attribute.Int("vpnfacade.snapshot.endpoints", snap.Len()), attribute.Bool("vpnfacade.snapshot.confirmed", true))
 			r.opts.logger.InfoContext(ctx, "snapshot confirmed unchanged",
 				"version", snap.Version, "endpoints", snap.Len(), "partitions", len(pub.Partitions), "stale_partitions", stale,
 				"duration", time.Since(start))
@@ -266,6 +282,8 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 	if err != nil {
 		return false, storeError{fmt.Errorf("refresh: publish: %w", err)}
 	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int64("vpnfacade.snapshot.version", int64(snap.Version)),
+		attribute.Int("vpnfacade.snapshot.endpoints", snap.Len()), attribute.Int("vpnfacade.snapshot.stale_partitions", stale))
 	r.opts.logger.InfoContext(ctx, "snapshot published",
 		"version", snap.Version, "endpoints", snap.Len(), "partitions", len(pub.Partitions), "stale_partitions", stale,
 		"added", len(pub.Diff.Added), "modified", len(pub.Diff.Modified), "deleted", len(pub.Diff.Deleted),
@@ -288,7 +306,10 @@ func (r *Refresher) readAll(ctx context.Context) []readResult {
 		}
 		g.Go(func() error {
 			res := &results[i]
-			rctx, cancel := context.WithTimeout(ctx, r.opts.readTimeout)
+			rctx, span := r.opts.tracer.Start(ctx, "read partition", trace.WithAttributes(
+				attribute.String("cloud.account.id", res.accountID), attribute.String("cloud.region", res.region)))
+			defer span.End()
+			rctx, cancel := context.WithTimeout(rctx, r.opts.readTimeout)
 			defer cancel()
 			eps, err := r.source.Read(rctx, res.accountID, res.region)
 			if err == nil {
@@ -296,9 +317,12 @@ func (r *Refresher) readAll(ctx context.Context) []readResult {
 			}
 			res.at = time.Now()
 			if err != nil {
+				span.SetStatus(codes.Error, "read failed")
+				span.RecordError(err)
 				res.err = err
 				return nil
 			}
+			span.SetAttributes(attribute.Int("vpnfacade.partition.endpoints", len(eps)))
 			res.endpoints = eps
 			return nil
 		})
@@ -485,6 +509,10 @@ type Options struct {
 	// vpnfacade_partition_*); nil means no metrics. Pass the service's own
 	// registry, not the global one.
 	Registerer prometheus.Registerer
+	// TracerProvider receives a span for each refresh, with a child for
+	// each partition read (the source's own spans, such as upstream's per
+	// page, and the store's below them); nil means no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of Options.
@@ -508,6 +536,7 @@ type options struct {
 	epoch       func() uint64
 	logger      *slog.Logger
 	metrics     *metrics // nil: not recorded
+	tracer      trace.Tracer
 }
 
 // resolve checks o and returns it with every default applied. It registers
@@ -522,6 +551,7 @@ func (o Options) resolve() (options, error) {
 		maxBackoff:  cmp.Or(o.MaxBackoff, DefaultMaxBackoff),
 		epoch:       o.Epoch,
 		logger:      o.Logger,
+		tracer:      tracing.Tracer(o.TracerProvider, scope),
 	}
 	if r.jitter < 0 {
 		r.jitter = 0

@@ -1,17 +1,24 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/access"
 	"github.com/vpnfacade/vpnfacade/ec2query"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/snapshot"
+	"github.com/vpnfacade/vpnfacade/tracing"
 )
 
 // ec2Limits are the query engine's limits, as the EC2 endpoint enforces them
@@ -35,6 +42,7 @@ type EC2Handler struct {
 	metrics *requestMetrics       // nil: not recorded
 	auth    *access.Authenticator // nil: access control off
 	cache   *httpCache            // caching headers of answers
+	tracer  trace.Tracer          // nil: no spans
 }
 
 // newEC2Handler returns the EC2-compatible handler of a handler with opts
@@ -45,17 +53,44 @@ type EC2Handler struct {
 // only region, or with an error when there are several. With no regions,
 // requests are not scoped.
 func newEC2Handler(opts Options, metrics *requestMetrics, cache *httpCache) *EC2Handler {
-	return &EC2Handler{reader: opts.Reader, regions: slices.Clone(opts.Regions), logger: opts.Logger,
+	h := &EC2Handler{reader: opts.Reader, regions: slices.Clone(opts.Regions), logger: opts.Logger,
 		metrics: metrics, auth: opts.Access, cache: cache}
+	if opts.TracerProvider != nil {
+		h.tracer = opts.TracerProvider.Tracer(scope)
+	}
+	return h
 }
+
+// noopSpan records nothing.
+var noopSpan = trace.SpanFromContext(context.Background())
 
 // ServeHTTP implements http.Handler.
 func (h *EC2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	requestID := ec2query.NewRequestID()
+	span := noopSpan // without tracing, never the span of an outer handler
+	if h.tracer != nil {
+		// A server span continuing the caller's W3C trace context.
+		ctx := tracing.Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span = h.tracer.Start(ctx, "EC2", trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+			attribute.String("rpc.system", "aws-api"),
+			attribute.String("rpc.service", "EC2"),
+			attribute.String("aws.request_id", requestID)))
+		defer span.End()
+		r = r.WithContext(ctx)
+	}
 	action, err := h.serve(w, r, requestID)
+	if action != "" {
+		// One of a few names, never the caller's text.
+		span.SetName("EC2/" + action)
+		span.SetAttributes(attribute.String("rpc.method", action))
+	}
 	if err != nil {
 		apiErr := ec2query.ToAPIError(err)
+		span.SetAttributes(attribute.String("aws.error.code", apiErr.Code))
+		if apiErr.Code == ec2query.InternalError().Code {
+			span.SetStatus(codes.Error, apiErr.Code)
+		}
 		if apiErr.Code == ec2query.InternalError().Code {
 			h.logger.ErrorContext(r.Context(), "ec2 request failed", "request_id", requestID, "action", action, "error", err)
 		}

@@ -13,13 +13,19 @@ import (
 	connectcors "connectrpc.com/cors"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"connectrpc.com/otelconnect"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/cors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vpnfacade/vpnfacade/access"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/tracing"
 )
+
+// scope is the instrumentation scope of the server's own spans.
+const scope = "github.com/vpnfacade/vpnfacade/server"
 
 // MaxRequestBytes bounds a request body, on every protocol. A request
 // within every limit of package snapshot that a client would send (1,000
@@ -98,6 +104,11 @@ type Options struct {
 	// max-age). 0, the default, lets caches store reads but not reuse them
 	// without revalidating (no-cache).
 	RefreshInterval time.Duration
+	// TracerProvider receives a server span for each ClientVpnService
+	// call (otelconnect) and each EC2-compatible request, continuing the
+	// W3C trace context (traceparent) the caller sent; the spans made
+	// below them (store commands) are its children. Nil means no spans.
+	TracerProvider trace.TracerProvider
 	// Private marks answers as depending on who asks, as they do when
 	// access control is on: reads are Cache-Control: private and vary on
 	// Authorization. False, the default: reads are public.
@@ -173,9 +184,26 @@ func NewHandler(opts Options) http.Handler {
 	ec2 := newEC2Handler(opts, metrics, cache)
 	service := newClientVpnService(opts, cache, pending)
 	serviceOpts := handlerOpts
+	if opts.TracerProvider != nil {
+		// Outermost, so that the span covers the metrics and the access
+		// checks. Health checks and reflection get no spans: probes would
+		// fill the tracing backend.
+		tracer, err := otelconnect.NewInterceptor(
+			otelconnect.WithTracerProvider(opts.TracerProvider),
+			otelconnect.WithPropagator(tracing.Propagator()),
+			otelconnect.WithTrustRemote(), // continue the caller's trace
+			otelconnect.WithoutMetrics(),
+		)
+		if err != nil {
+			// Only its metrics can fail, and they are off.
+			opts.Logger.Error("tracing ClientVpnService calls is off", "error", err)
+		} else {
+			serviceOpts = append([]connect.HandlerOption{connect.WithInterceptors(tracer)}, handlerOpts...)
+		}
+	}
 	if opts.Access != nil {
 		// After the metrics interceptor, so denied calls are counted too.
-		serviceOpts = append(slices.Clone(handlerOpts), connect.WithInterceptors(&accessInterceptor{auth: opts.Access}))
+		serviceOpts = append(slices.Clone(serviceOpts), connect.WithInterceptors(&accessInterceptor{auth: opts.Access}))
 	}
 	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(service, serviceOpts...))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{reader: opts.Reader}, handlerOpts...))

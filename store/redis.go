@@ -16,11 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/snapshot"
+	"github.com/vpnfacade/vpnfacade/tracing"
 )
 
 // Defaults of RedisOptions.
@@ -81,6 +84,12 @@ type RedisOptions struct {
 	// ChangeLogLength is how many versions the change log (the stream
 	// watchers resume from) keeps. Default DefaultChangeLogLength.
 	ChangeLogLength int
+	// TracerProvider receives a client span for each Redis command (or
+	// pipeline) made within a span, such as a refresh's publish; commands
+	// made outside any span (the mirror's polls, the lease's renewals) are
+	// not traced. Spans name the command, never its arguments. Nil means
+	// no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Redis is a Store kept in Redis, shared by every replica and surviving
@@ -183,8 +192,19 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	if opts.Retain < 0 {
 		return nil, fmt.Errorf("store: redis retain must not be negative, got %d", opts.Retain)
 	}
+	client := redis.NewUniversalClient(uo)
+	if opts.TracerProvider != nil {
+		err := redisotel.InstrumentTracing(client,
+			redisotel.WithTracerProvider(tracing.ChildrenOnly(opts.TracerProvider)),
+			// Arguments are snapshots and secrets (AUTH): never in a span.
+			redisotel.WithDBStatement(false),
+			redisotel.WithCallerEnabled(false))
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("store: tracing Redis commands: %w", err), client.Close())
+		}
+	}
 	r := &Redis{
-		client:  redis.NewUniversalClient(uo),
+		client:  client,
 		keys:    newRedisKeys(ns),
 		grace:   cmp.Or(opts.Grace, DefaultRedisGrace),
 		retain:  cmp.Or(opts.Retain, DefaultRedisRetain),

@@ -8,10 +8,14 @@ import (
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
@@ -29,6 +33,7 @@ type Partition struct {
 	client            *ec2.Client
 	pageSize          int32
 	log               *slog.Logger
+	tracer            trace.Tracer
 	counters          counters
 	unsupportedLogged atomic.Bool
 }
@@ -54,12 +59,13 @@ type Stats struct {
 	Pages uint64
 }
 
-func newPartition(base aws.Config, accountID, region string, creds aws.CredentialsProvider, pageSize int32, log *slog.Logger) *Partition {
+func newPartition(base aws.Config, accountID, region string, creds aws.CredentialsProvider, pageSize int32, log *slog.Logger, tracer trace.Tracer) *Partition {
 	p := &Partition{
 		accountID: accountID,
 		region:    region,
 		pageSize:  pageSize,
 		log:       log.With("account", accountID, "region", region),
+		tracer:    tracer,
 	}
 	p.client = ec2.NewFromConfig(base, func(o *ec2.Options) {
 		o.Region = region
@@ -105,7 +111,7 @@ func (p *Partition) Read(ctx context.Context) ([]*clientvpnv1.ClientVpnEndpoint,
 		seen = map[string]int{}
 	)
 	for page := 1; pager.HasMorePages(); page++ {
-		res, err := pager.NextPage(ctx)
+		res, err := p.nextPage(ctx, pager, page)
 		if err != nil {
 			if code := apiErrorCode(err); unsupportedCodes[code] {
 				if !p.unsupportedLogged.Swap(true) {
@@ -136,6 +142,34 @@ func (p *Partition) Read(ctx context.Context) ([]*clientvpnv1.ClientVpnEndpoint,
 		}
 	}
 	return out, nil
+}
+
+// nextPage reads one page within a client span.
+func (p *Partition) nextPage(ctx context.Context, pager *ec2.DescribeClientVpnEndpointsPaginator, page int) (*ec2.DescribeClientVpnEndpointsOutput, error) {
+	ctx, span := p.tracer.Start(ctx, "EC2/DescribeClientVpnEndpoints", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.String("rpc.system", "aws-api"),
+			attribute.String("rpc.service", "EC2"),
+			attribute.String("rpc.method", "DescribeClientVpnEndpoints"),
+			attribute.String("cloud.account.id", p.accountID),
+			attribute.String("cloud.region", p.region),
+			attribute.Int("vpnfacade.page", page),
+		))
+	defer span.End()
+	res, err := pager.NextPage(ctx)
+	if err != nil {
+		span.SetStatus(codes.Error, "DescribeClientVpnEndpoints failed")
+		span.RecordError(err)
+		if code := apiErrorCode(err); code != "" {
+			span.SetAttributes(attribute.String("aws.error.code", code))
+		}
+		return nil, err
+	}
+	span.SetAttributes(attribute.Int("vpnfacade.page.endpoints", len(res.ClientVpnEndpoints)))
+	if id, ok := awsmiddleware.GetRequestIDMetadata(res.ResultMetadata); ok {
+		span.SetAttributes(attribute.String("aws.request_id", id))
+	}
+	return res, nil
 }
 
 // apiErrorCode returns the AWS error code in err's chain, or "".

@@ -33,10 +33,15 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vpnfacade/vpnfacade"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	"github.com/vpnfacade/vpnfacade/tracing"
 )
+
+// scope is the instrumentation scope of the Source's spans.
+const scope = "github.com/vpnfacade/vpnfacade/upstream"
 
 // DefaultPageSize is the MaxResults of every DescribeClientVpnEndpoints
 // call unless Options.PageSize says otherwise: EC2's maximum, so that a
@@ -93,6 +98,10 @@ type Options struct {
 	// and region); nil means no metrics. Pass the service's own registry,
 	// not the global one.
 	Registerer prometheus.Registerer
+	// TracerProvider receives a client span for each page read
+	// (EC2/DescribeClientVpnEndpoints, retries included), a child of the
+	// caller's span; nil means no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Source reads Client VPN endpoints from every configured partition. It is
@@ -108,6 +117,7 @@ type Source struct {
 	regions  []string
 	pageSize int32
 	log      *slog.Logger
+	tracer   trace.Tracer
 	sts      *sts.Client
 
 	// parts is the current set of partitions; Prepare replaces it once, when
@@ -180,6 +190,7 @@ func New(ctx context.Context, cfg Options) (*Source, error) {
 		regions:  slices.Clone(cfg.Regions),
 		pageSize: cmp.Or(cfg.PageSize, DefaultPageSize),
 		log:      log,
+		tracer:   tracing.Tracer(cfg.TracerProvider, scope),
 		sts:      sts.NewFromConfig(base),
 	}
 	session := cmp.Or(cfg.RoleSessionName, "vpnfacade")
@@ -227,7 +238,7 @@ func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
 func (s *Source) accountPartitions(account string, creds aws.CredentialsProvider) []*Partition {
 	out := make([]*Partition, len(s.regions))
 	for i, region := range s.regions {
-		out[i] = newPartition(s.base, account, region, creds, s.pageSize, s.log)
+		out[i] = newPartition(s.base, account, region, creds, s.pageSize, s.log, s.tracer)
 	}
 	return out
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/vpnfacade/vpnfacade/tracing"
 )
 
 // newLogger returns a JSON logger unless format (or, for "auto", a
@@ -23,10 +25,11 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 		}
 	}
 	opts := &slog.HandlerOptions{ReplaceAttr: readableDurations}
+	// Lines logged within a span carry its trace_id and span_id.
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(tracing.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, opts)))
 }
 
 // readableDurations is a slog ReplaceAttr writing time.Duration values

@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vpnfacade/vpnfacade/access"
 	"github.com/vpnfacade/vpnfacade/connlimit"
@@ -26,6 +28,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/refresher"
 	"github.com/vpnfacade/vpnfacade/server"
 	"github.com/vpnfacade/vpnfacade/store"
+	"github.com/vpnfacade/vpnfacade/tracing"
 	"github.com/vpnfacade/vpnfacade/upstream"
 	"github.com/vpnfacade/vpnfacade/web"
 )
@@ -105,6 +108,10 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.onClose(func() error { stopPprof(); return nil })
 	}
+	tracer, err := m.startTracing(ctx)
+	if err != nil {
+		return err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.metricsListen != "" {
@@ -120,11 +127,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	upstreamCfg := upstream.Options{
-		Regions:    cfg.regions,
-		RoleARNs:   cfg.assumeRoles,
-		AccountID:  cfg.accountID,
-		Logger:     logger.With("component", "upstream"),
-		Registerer: registry,
+		Regions:        cfg.regions,
+		RoleARNs:       cfg.assumeRoles,
+		AccountID:      cfg.accountID,
+		Logger:         logger.With("component", "upstream"),
+		Registerer:     registry,
+		TracerProvider: tracer,
 	}
 	if cfg.demo {
 		demo, err := startDemo(ctx, cfg.demoCount, logger)
@@ -135,7 +143,7 @@ func (m *Main) Run(ctx context.Context) error {
 		demo.configure(&upstreamCfg)
 	}
 
-	st, elector, err := openStore(ctx, cfg, logger)
+	st, elector, err := openStore(ctx, cfg, logger, tracer)
 	if err != nil {
 		return err
 	}
@@ -152,10 +160,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	var epoch atomic.Uint64 // fencing epoch of the term this process leads
 	ref, err := refresher.New(source, st, refresher.Options{
-		Interval:   cfg.refreshInterval,
-		Epoch:      epoch.Load,
-		Logger:     logger.With("component", "refresher"),
-		Registerer: registry,
+		Interval:       cfg.refreshInterval,
+		Epoch:          epoch.Load,
+		Logger:         logger.With("component", "refresher"),
+		Registerer:     registry,
+		TracerProvider: tracer,
 	})
 	if err != nil {
 		return err
@@ -185,6 +194,7 @@ func (m *Main) Run(ctx context.Context) error {
 		AllowedOrigins: cfg.allowedOrigins,
 		Registerer:     registry,
 		Gatherer:       gatherer,
+		TracerProvider: tracer,
 		Regions:        regions,
 		Logger:         logger,
 		Page:           web.Handler(),
@@ -281,6 +291,36 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
+// startTracing turns traces on when the OTEL_* environment configures an
+// exporter (see tracing.FromEnv); it returns nil when they stay off. Close
+// sends the spans not sent yet, after everything else has stopped.
+func (m *Main) startTracing(ctx context.Context) (trace.TracerProvider, error) {
+	t, err := tracing.FromEnv(ctx, m.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Enabled() {
+		return nil, nil
+	}
+	m.logger.Info("traces on", "exporter", t.Exporter)
+	// The SDK reports failed exports through its process-wide handler,
+	// which prints plain lines: route them to the JSON log instead.
+	otelLog := m.logger.With("component", "traces")
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		otelLog.Warn("spans not exported", "error", err)
+	}))
+	m.onClose(func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := t.Shutdown(sctx); err != nil {
+			// An unreachable collector is no reason for a failed exit.
+			m.logger.Warn("traces: the last spans were not sent", "error", err)
+		}
+		return nil
+	})
+	return t.TracerProvider, nil
+}
+
 // runRefresher runs the refresher whenever this process is elected writer,
 // until ctx is done. The term's fencing epoch goes with every publish, so
 // that a deposed leader cannot overwrite newer data.
@@ -297,7 +337,7 @@ func runRefresher(ctx context.Context, elector lease.Elector, ref *refresher.Ref
 // openStore opens Redis, with a lease electing one refresher among the
 // replicas, when a URL is configured; else an in-process store, which is
 // always its own refresher.
-func openStore(ctx context.Context, cfg *settings, logger *slog.Logger) (watchableStore, lease.Elector, error) {
+func openStore(ctx context.Context, cfg *settings, logger *slog.Logger, tracer trace.TracerProvider) (watchableStore, lease.Elector, error) {
 	if cfg.redisURL == "" {
 		return store.NewMemoryOptions(store.MemoryOptions{ChangeLogLength: cfg.watch.retention}), lease.Solo{}, nil
 	}
@@ -315,6 +355,7 @@ func openStore(ctx context.Context, cfg *settings, logger *slog.Logger) (watchab
 		Namespace:       cfg.namespace,
 		ChangeLogLength: cfg.watch.retention,
 		Logger:          logger.With("component", "store"),
+		TracerProvider:  tracer,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening Redis: %w", err)
