@@ -97,7 +97,7 @@ func (l *Listener) release(key netip.Prefix) {
 	}
 }
 
-// addressKey is the IP of a TCP peer, or the /64 network of an IPv6 one.
+// addressKey is the group of a TCP peer (see AddressKey).
 func addressKey(addr net.Addr) (netip.Prefix, bool) {
 	ta, ok := addr.(*net.TCPAddr)
 	if !ok {
@@ -107,13 +107,20 @@ func addressKey(addr net.Addr) (netip.Prefix, bool) {
 	if !ok {
 		return netip.Prefix{}, false
 	}
+	return AddressKey(ip), true
+}
+
+// AddressKey is the group a client address is counted in by per-address
+// limits: the address itself for IPv4, its /64 network for IPv6 (one host
+// usually holds a whole /64).
+func AddressKey(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap()
 	bits := ip.BitLen()
 	if ip.Is6() {
 		bits = 64
 	}
-	p, err := ip.Prefix(bits)
-	return p, err == nil
+	p, _ := ip.Prefix(bits) // cannot fail: bits is within the address's length
+	return p
 }
 
 // conn gives its address's place back when closed, once.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/vpnfacade/vpnfacade/connlimit"
 	"github.com/vpnfacade/vpnfacade/ec2query"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 )
@@ -130,20 +131,14 @@ func (a *addressRate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.next.ServeHTTP(w, r)
 }
 
-// addressKey is the bucket of a peer address "ip:port": the IP, or the /64
-// network of an IPv6 address (one host usually holds a whole /64).
+// addressKey is the bucket of a peer address "ip:port" (see
+// connlimit.AddressKey).
 func addressKey(remote string) (netip.Prefix, bool) {
 	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
 		return netip.Prefix{}, false
 	}
-	addr := ap.Addr().Unmap()
-	bits := addr.BitLen()
-	if addr.Is6() {
-		bits = 64
-	}
-	p, err := addr.Prefix(bits)
-	return p, err == nil
+	return connlimit.AddressKey(ap.Addr()), true
 }
 
 // take takes cost tokens from key's bucket, or reports how long until the
