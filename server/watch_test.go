@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +100,77 @@ func TestWatchInProcess(t *testing.T) {
 	}
 	if err := stream.Err(); err != nil {
 		t.Fatalf("stream ended with %v after Close; want a normal end", err)
+	}
+}
+
+// TestWatchResumePastTheRetentionAge resumes watchers from versions whose
+// changes the log kept for less than its age: the one from before the
+// oldest kept change gets a fresh initial state flagged as a reset, the
+// one after it gets the change it missed.
+func TestWatchResumePastTheRetentionAge(t *testing.T) {
+	ctx := t.Context()
+	const age = time.Hour
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	st := store.NewMemoryOptions(store.MemoryOptions{ChangeLogAge: age, Now: clock})
+	eps := endpointtest.Varied(3, 5)
+	var prev *snapshot.Snapshot
+	publish := func(n int) *snapshot.Snapshot {
+		t.Helper()
+		d := snapshot.Diff{}
+		if prev != nil {
+			d.Added = []string{snapshot.Key(eps[n-1])}
+		}
+		snap, err := st.Publish(ctx, store.Publication{RefreshedAt: clock(), Endpoints: endpointtest.Clones(eps[:n]), Diff: d, Base: prev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = snap
+		return snap
+	}
+	v1 := publish(1)
+	v2 := publish(2)
+	mu.Lock()
+	now = now.Add(age + time.Second) // v2's change is past the age
+	mu.Unlock()
+	v3 := publish(3)
+
+	reader := server.NewReader(st, 0, nil)
+	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	c := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub})))
+	first := func(from uint64) (*clientvpnv1.WatchClientVpnEndpointsResponse, []*clientvpnv1.WatchClientVpnEndpointsResponse) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := c.WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{ResumeFromVersion: proto.Uint64(from)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var initial []*clientvpnv1.WatchClientVpnEndpointsResponse
+		for stream.Receive() {
+			m := stream.Msg()
+			if !m.GetInitial() {
+				return m, initial
+			}
+			if initial = append(initial, m); m.GetInitialComplete() {
+				return nil, initial
+			}
+		}
+		t.Fatalf("stream ended: %v", stream.Err())
+		return nil, nil
+	}
+
+	change, initial := first(v2.Version)
+	if len(initial) != 0 || change.GetVersion() != v3.Version || len(change.GetAdded()) != 1 || !proto.Equal(change.GetAdded()[0], eps[2]) {
+		t.Fatalf("resume from %d (its change within the age): initial %v, then %v; want the change to %d adding %s", v2.Version, initial, change, v3.Version, snapshot.Key(eps[2]))
+	}
+	_, initial = first(v1.Version)
+	if len(initial) != 2 || !initial[0].GetReset_() || len(initial[0].GetAdded()) != 3 || !initial[1].GetReset_() || initial[1].GetVersion() != v3.Version {
+		t.Fatalf("resume from %d (the change after it past the age): %v; want a reset initial state of 3 endpoints at version %d", v1.Version, initial, v3.Version)
 	}
 }

@@ -13,6 +13,13 @@ import (
 const (
 	// DefaultChangeLogLength is how many versions the change log keeps.
 	DefaultChangeLogLength = 1000
+	// DefaultChangeLogAge is how long the change log keeps a version's
+	// change: a watcher resuming from a version published longer ago gets a
+	// fresh initial state, as one resuming from a version beyond the log's
+	// length does. An hour covers a client's restart or a network outage;
+	// a client gone longer relists, which costs one initial state instead
+	// of an hour of replayed changes.
+	DefaultChangeLogAge = time.Hour
 	// MaxChangeBytes bounds the encoded size of one change: a larger one is
 	// recorded as a gap, which sends watchers a fresh initial state.
 	MaxChangeBytes = 8 << 20
@@ -29,6 +36,10 @@ type Change struct {
 	Base uint64
 	// RefreshedAt is Version's refresh time.
 	RefreshedAt time.Time
+	// PublishedAt is when Version became current, by the writer's clock
+	// (the log's retention by age and watchers' delivery delay count from
+	// it). Zero in changes recorded before the log kept it.
+	PublishedAt time.Time
 	// Gap is true when the change could not be recorded: its diff was not
 	// computed against Base (another writer published in between) or was
 	// too large. A watcher at Base must relist.
@@ -47,9 +58,11 @@ type Change struct {
 // signal when one is published. Memory and Redis implement it.
 type ChangeLog interface {
 	// Changes returns, oldest first, at most limit recorded changes with a
-	// version greater than after. The log keeps a bounded number of versions:
-	// the first change returned has a Base greater than after when the
-	// changes right after it are no longer kept.
+	// version greater than after. The log keeps a bounded number of versions
+	// for a bounded time: the first change returned has a Base greater than
+	// after when the changes right after it are no longer kept (beyond the
+	// log's length, or published longer ago than its age), and none are
+	// returned when every change after it is gone.
 	Changes(ctx context.Context, after uint64, limit int) ([]Change, error)
 	// Published returns a channel that is closed once a version newer than
 	// the one Current returns now becomes current in this process.
@@ -92,6 +105,28 @@ func newChange(base, next *snapshot.Snapshot, d snapshot.Diff) Change {
 		return Change{Version: c.Version, Base: c.Base, RefreshedAt: c.RefreshedAt, Gap: true}
 	}
 	return c
+}
+
+// expired reports whether c was published before cutoff and so is past the
+// log's retention by age. A change recorded without its publish time counts
+// from its refresh time, which comes before the publish.
+func (c Change) expired(cutoff time.Time) bool {
+	at := c.PublishedAt
+	if at.IsZero() {
+		at = c.RefreshedAt
+	}
+	return at.Before(cutoff)
+}
+
+// dropExpired returns changes without the leading ones published before
+// cutoff. Only leading ones go: the log is in version order, and a gap in
+// its middle would be silent.
+func dropExpired(changes []Change, cutoff time.Time) []Change {
+	i := 0
+	for i < len(changes) && changes[i].expired(cutoff) {
+		i++
+	}
+	return changes[i:]
 }
 
 // broadcast is a signal many goroutines wait on: each Fire closes the

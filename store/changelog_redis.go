@@ -15,21 +15,27 @@ import (
 )
 
 // The Redis change log is a stream, vpnfacade:{N}:changes, capped at
-// RedisOptions.ChangeLogLength entries. The publish script (flipScript)
-// appends one entry in the same step that moves the current pointer, so
-// the log and the snapshots never disagree and any replica can read it.
+// RedisOptions.ChangeLogLength entries and trimmed of entries published
+// longer than RedisOptions.ChangeLogAge ago. The publish script
+// (flipScript) appends one entry and trims in the same step that moves the
+// current pointer, so the log and the snapshots never disagree and any
+// replica can read it. Readers also skip entries past the age that no
+// publish has trimmed yet.
 //
 // Entry id "<version>-0"; fields:
 //
 //	base      the version that was current before (0: none)
 //	gap       "1" when the change is not recorded (watchers relist)
 //	at        the version's refresh time, RFC 3339
+//	pub       when the version was published: Unix time in microseconds,
+//	          by the writer's clock (absent in entries written before)
 //	added, modified, previous, removed
 //	          endpoints as in a snapshot chunk (see snapshot.FromWire)
 const (
 	changeFieldBase     = "base"
 	changeFieldGap      = "gap"
 	changeFieldAt       = "at"
+	changeFieldPub      = "pub"
 	changeFieldAdded    = "added"
 	changeFieldModified = "modified"
 	changeFieldPrevious = "previous"
@@ -37,9 +43,11 @@ const (
 )
 
 // changeFields encodes c's content as stream fields (base and gap are
-// written by the publish script, which knows the real base).
+// written by the publish script, which knows the real base). The refresh
+// and publish times come first, the only fields of a gap: the script keeps
+// those four values when it turns a change into a gap.
 func changeFields(c Change) []any {
-	fields := []any{changeFieldAt, c.RefreshedAt.UTC().Format(time.RFC3339Nano)}
+	fields := []any{changeFieldAt, c.RefreshedAt.UTC().Format(time.RFC3339Nano), changeFieldPub, strconv.FormatInt(c.PublishedAt.UnixMicro(), 10)}
 	if c.Gap {
 		return fields
 	}
@@ -75,6 +83,13 @@ func parseChange(id string, values map[string]any) (Change, error) {
 		if c.RefreshedAt, err = time.Parse(time.RFC3339Nano, at); err != nil {
 			return c, fmt.Errorf("store: change log entry %s: at: %w", id, err)
 		}
+	}
+	if pub := str(changeFieldPub); pub != "" {
+		us, err := strconv.ParseInt(pub, 10, 64)
+		if err != nil {
+			return c, fmt.Errorf("store: change log entry %s: pub: %w", id, err)
+		}
+		c.PublishedAt = time.UnixMicro(us).UTC()
 	}
 	if c.Gap = str(changeFieldGap) == "1"; c.Gap {
 		return c, nil
@@ -120,7 +135,7 @@ func (r *Redis) Changes(ctx context.Context, after uint64, limit int) ([]Change,
 		}
 		out = append(out, c)
 	}
-	return out, nil
+	return dropExpired(out, r.now().Add(-r.logAge)), nil
 }
 
 // Published implements ChangeLog: the channel closes when the mirror moves.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/snapshot"
@@ -25,6 +26,12 @@ type MemoryOptions struct {
 	// ChangeLogLength is how many versions the change log keeps. Default
 	// DefaultChangeLogLength.
 	ChangeLogLength int
+	// ChangeLogAge is how long the change log keeps a version's change.
+	// Default DefaultChangeLogAge.
+	ChangeLogAge time.Duration
+	// Now is the clock publish times are taken from and the log's age is
+	// measured with. Default time.Now.
+	Now func() time.Time
 }
 
 // NewMemory returns an empty Memory store with default options.
@@ -35,7 +42,13 @@ func NewMemoryOptions(opts MemoryOptions) *Memory {
 	if opts.ChangeLogLength <= 0 {
 		opts.ChangeLogLength = DefaultChangeLogLength
 	}
-	return &Memory{log: memoryLog{length: opts.ChangeLogLength}}
+	if opts.ChangeLogAge <= 0 {
+		opts.ChangeLogAge = DefaultChangeLogAge
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Memory{log: memoryLog{length: opts.ChangeLogLength, age: opts.ChangeLogAge, now: opts.Now}}
 }
 
 // Publish implements Store. A writer whose epoch is lower than one already
@@ -68,6 +81,7 @@ func (m *Memory) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsh
 	if prev != nil {
 		change.Base = prev.Version
 	}
+	change.PublishedAt = m.log.now()
 	m.log.append(change)
 	m.current.Store(snap)
 	m.published.Fire()

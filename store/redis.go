@@ -90,6 +90,12 @@ type RedisOptions struct {
 	// not traced. Spans name the command, never its arguments. Nil means
 	// no spans.
 	TracerProvider trace.TracerProvider
+	// ChangeLogAge is how long the change log keeps a version's change,
+	// from its publish time. Default DefaultChangeLogAge.
+	ChangeLogAge time.Duration
+	// Now is the clock publish times are taken from and the change log's
+	// age is measured with. Default time.Now.
+	Now func() time.Time
 }
 
 // Redis is a Store kept in Redis, shared by every replica and surviving
@@ -117,6 +123,8 @@ type Redis struct {
 	poll    time.Duration
 	timeout time.Duration // bounds one command (RedisOptions.CommandTimeout)
 	logLen  int           // RedisOptions.ChangeLogLength
+	logAge  time.Duration // RedisOptions.ChangeLogAge
+	now     func() time.Time
 	log     *slog.Logger
 
 	mirror  atomic.Pointer[snapshot.Snapshot]
@@ -184,7 +192,7 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		return nil, fmt.Errorf("store: redis namespace %q must not contain braces: they delimit the cluster hash tag", opts.Namespace)
 	}
 	ns := cmp.Or(opts.Namespace, DefaultRedisNamespace)
-	for name, d := range map[string]time.Duration{"grace": opts.Grace, "poll interval": opts.PollInterval, "command timeout": opts.CommandTimeout} {
+	for name, d := range map[string]time.Duration{"grace": opts.Grace, "poll interval": opts.PollInterval, "command timeout": opts.CommandTimeout, "change log age": opts.ChangeLogAge} {
 		if d < 0 {
 			return nil, fmt.Errorf("store: redis %s must not be negative, got %s", name, d)
 		}
@@ -211,11 +219,16 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		poll:    cmp.Or(opts.PollInterval, DefaultRedisPollInterval),
 		timeout: cmp.Or(opts.CommandTimeout, DefaultRedisCommandTimeout),
 		logLen:  cmp.Or(max(opts.ChangeLogLength, 0), DefaultChangeLogLength),
+		logAge:  cmp.Or(opts.ChangeLogAge, DefaultChangeLogAge),
+		now:     opts.Now,
 		log:     opts.Logger,
 		done:    make(chan struct{}),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.now == nil {
+		r.now = time.Now
 	}
 	r.log = r.log.With("namespace", ns)
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))

@@ -68,7 +68,9 @@ return redis.call('INCR', KEYS[1])
 //	ARGV[6] the version the change was computed against ("0": none),
 //	ARGV[7] "1" when the change is a gap, ARGV[8] change log length,
 //	ARGV[9] how many superseded versions to keep at most,
-//	ARGV[10…] the change's fields and values
+//	ARGV[10] the change log's age cutoff: entries published before this
+//	Unix time in microseconds are trimmed,
+//	ARGV[11…] the change's fields and values, refresh and publish time first
 //
 // Returns {status, detail}: {"ok", version}, {"epoch", stored epoch},
 // {"version", current version} or {"missing", ""}.
@@ -104,13 +106,28 @@ if top[1] and not less(string.match(top[1][1], '^%d+'), version) then
   redis.call('DEL', KEYS[4])
 end
 local entry = {'XADD', KEYS[4], 'MAXLEN', ARGV[8], version .. '-0', 'base', base, 'gap', gap}
-if gap == '1' then
-  entry[#entry+1] = ARGV[10]
-  entry[#entry+1] = ARGV[11]
-else
-  for i = 10, #ARGV do entry[#entry+1] = ARGV[i] end
-end
+local last = #ARGV
+if gap == '1' then last = 14 end
+for i = 11, last do entry[#entry+1] = ARGV[i] end
 redis.call(unpack(entry))
+-- Trim the entries published before the age cutoff, oldest first, at most
+-- 100 per publish (readers skip any left over). An entry without a publish
+-- time stays until the length trims it.
+local cutoff = tonumber(ARGV[10])
+local oldest = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', 100)
+local expired = nil
+for _, e in ipairs(oldest) do
+  local pub = nil
+  for i = 1, #e[2], 2 do
+    if e[2][i] == 'pub' then pub = tonumber(e[2][i+1]) end
+  end
+  if pub == nil or pub >= cutoff then break end
+  expired = e[1]
+end
+if expired then
+  redis.call('XTRIM', KEYS[4], 'MINID', expired)
+  redis.call('XDEL', KEYS[4], expired)
+end
 redis.call('HSET', KEYS[3], 'published', '1')
 redis.call('PERSIST', KEYS[3])
 redis.call('SET', KEYS[1], version)
@@ -168,7 +185,6 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 	snap.Version = version
 	key := r.keys.snapshot(version)
 	change := newChange(pub.Base, snap, pub.Diff)
-	changeArgs := changeFields(change)
 	var base uint64
 	if pub.Base != nil {
 		base = pub.Base.Version
@@ -185,10 +201,12 @@ func (r *Redis) Publish(ctx context.Context, pub Publication) (*snapshot.Snapsho
 
 	r.flipping.Store(version)
 	defer r.flipping.Store(0)
+	change.PublishedAt = r.now()
+	cutoff := change.PublishedAt.Add(-r.logAge).UnixMicro()
 	res, err := flipScript.Run(ctx, r.client,
 		[]string{r.keys.current, r.keys.epoch, key, r.keys.changes, r.keys.retained},
 		append([]any{version, strconv.FormatUint(pub.Epoch, 10), r.grace.Milliseconds(), r.keys.prefix + "snapshot:", r.keys.announce,
-			strconv.FormatUint(base, 10), gap, r.logLen, r.retain}, changeArgs...)...,
+			strconv.FormatUint(base, 10), gap, r.logLen, r.retain, cutoff}, changeFields(change)...)...,
 	).StringSlice()
 	if err != nil {
 		r.discard(ctx, key)

@@ -55,6 +55,7 @@ type settings struct {
 type watchSettings struct {
 	heartbeat     time.Duration
 	retention     int
+	retentionAge  time.Duration
 	queue         int
 	maxStreams    int
 	maxPerAddress int
@@ -119,7 +120,8 @@ Flags:
 	str(&listShare, "list-share-per-address", "VPNFACADE_LIST_SHARE_PER_ADDRESS", "0.5", "share of --max-concurrent-lists one client IP address may hold at once (rounded down, at least 1), so that other clients always find a slot; beyond: Unavailable / RequestLimitExceeded with a retry hint, as over --max-concurrent-lists (1: no share)")
 	str(&listRate, "list-rate-per-address", "VPNFACADE_LIST_RATE_PER_ADDRESS", "100", "expensive calls (List, EC2) one client IP address may make per second, checked before the body is read (bursts of 2 s; a call counts 1, plus 1 per 16 KiB of body); beyond: ResourceExhausted / RequestLimitExceeded with a retry hint, after a wait of up to 1 s (0: no limit)")
 	str(&maxConns, "max-connections-per-address", "VPNFACADE_MAX_CONNECTIONS_PER_ADDRESS", "100", "connections one client IP address may hold open; more are closed as soon as accepted, before TLS or HTTP (0: no limit)")
-	var heartbeat string
+	var heartbeat, retentionAge string
+	str(&retentionAge, "watch-retention-age", "VPNFACADE_WATCH_RETENTION_AGE", "1h", "how long the change log keeps a version: a watcher resuming from a version published longer ago gets a fresh initial state (reset)")
 	str(&heartbeat, "watch-heartbeat", "VPNFACADE_WATCH_HEARTBEAT", "30s", "how often an idle watch stream gets a heartbeat carrying the current version")
 	var retention, queue, maxStreams, maxPerAddr string
 	str(&retention, "watch-retention", "VPNFACADE_WATCH_RETENTION", "1000", "versions the change log keeps: a watcher resuming from an older version gets a fresh initial state (reset)")
@@ -186,6 +188,7 @@ Flags:
 		{"write-timeout", writeTimeout, &c.writeTimeout, false},
 		{"shutdown-grace", grace, &c.shutdownGrace, false},
 		{"watch-heartbeat", heartbeat, &c.watch.heartbeat, false},
+		{"watch-retention-age", retentionAge, &c.watch.retentionAge, false},
 	} {
 		if *d.p, err = time.ParseDuration(d.s); err != nil || *d.p < 0 || (!d.zero && *d.p == 0) {
 			return nil, fmt.Errorf("%s: %q is not a positive duration such as 30s or 5m", source[d.name], truncate(d.s))

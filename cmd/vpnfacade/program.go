@@ -339,7 +339,7 @@ func runRefresher(ctx context.Context, elector lease.Elector, ref *refresher.Ref
 // always its own refresher.
 func openStore(ctx context.Context, cfg *settings, logger *slog.Logger, tracer trace.TracerProvider) (watchableStore, lease.Elector, error) {
 	if cfg.redisURL == "" {
-		return store.NewMemoryOptions(store.MemoryOptions{ChangeLogLength: cfg.watch.retention}), lease.Solo{}, nil
+		return store.NewMemoryOptions(store.MemoryOptions{ChangeLogLength: cfg.watch.retention, ChangeLogAge: cfg.watch.retentionAge}), lease.Solo{}, nil
 	}
 	// go-redis logs through a process-wide logger: route it to slog, as
 	// JSON like every other line, with the password hidden.
@@ -354,6 +354,7 @@ func openStore(ctx context.Context, cfg *settings, logger *slog.Logger, tracer t
 		SentinelMaster:  cfg.redisSentinel,
 		Namespace:       cfg.namespace,
 		ChangeLogLength: cfg.watch.retention,
+		ChangeLogAge:    cfg.watch.retentionAge,
 		Logger:          logger.With("component", "store"),
 		TracerProvider:  tracer,
 	})
