@@ -44,7 +44,7 @@ func fixture(n int) []*clientvpnv1.ClientVpnEndpoint {
 }
 
 // startServer serves handler over h2c and HTTP/1.1 on a loopback port.
-func startServer(t *testing.T, h http.Handler) string {
+func startServer(t testing.TB, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

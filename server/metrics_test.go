@@ -36,6 +36,8 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ma
 				switch {
 				case m.GetCounter() != nil:
 					return m.GetCounter().GetValue(), true
+				case m.GetGauge() != nil:
+					return m.GetGauge().GetValue(), true
 				case m.GetHistogram() != nil:
 					return float64(m.GetHistogram().GetSampleCount()), true
 				}

@@ -42,10 +42,16 @@ import (
 // field number protobuf allows, far from any the contract uses.
 const refField protowire.Number = protowire.MaxValidNumber
 
+// wholeJSONField is the private field number of a record holding a whole
+// message's protojson: a watch change, encoded once for all the watchers
+// of one selection (see prepareWatchMessage).
+const wholeJSONField protowire.Number = protowire.MaxValidNumber - 1
+
 // Field numbers of the endpoints in the responses, from the contract.
 var (
 	listEndpointsField = fieldNumber(&clientvpnv1.ListClientVpnEndpointsResponse{}, "client_vpn_endpoints")
 	getEndpointField   = fieldNumber(&clientvpnv1.GetClientVpnEndpointResponse{}, "client_vpn_endpoint")
+	watchAddedField    = fieldNumber(&clientvpnv1.WatchClientVpnEndpointsResponse{}, "added")
 )
 
 func fieldNumber(m proto.Message, name protoreflect.Name) protowire.Number {
@@ -65,6 +71,8 @@ func endpointsField(m proto.Message) (field protowire.Number, repeated, ok bool)
 		return listEndpointsField, true, true
 	case *clientvpnv1.GetClientVpnEndpointResponse:
 		return getEndpointField, false, true
+	case *clientvpnv1.WatchClientVpnEndpointsResponse:
+		return watchAddedField, true, true // an initial state's batch
 	}
 	return 0, false, false
 }
@@ -179,6 +187,11 @@ func (c protoCodec) marshalAppend(dst []byte, v any, deterministic bool) ([]byte
 		return nil, err
 	}
 	if !ok {
+		if isWholeJSON(m) {
+			return nil, errors.New("server: a binary response carries a message encoded as JSON")
+		}
+		// A watch change encoded once in binary (see prepareWatchMessage)
+		// is its unknown fields: they are copied out as they are.
 		return opts.MarshalAppend(dst, m)
 	}
 	defer without(m)()
@@ -237,7 +250,7 @@ func (c jsonCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 		return nil, err
 	}
 	if !ok {
-		return protojson.MarshalOptions{}.MarshalAppend(dst, m)
+		return appendJSON(dst, m)
 	}
 	defer without(m)()
 	field, repeated, _ := endpointsField(m)
@@ -284,6 +297,38 @@ func (c jsonCodec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 	}
 	dst[mark] = ','
 	return dst, nil
+}
+
+// appendJSON appends m's protojson. A watch change encoded once as JSON is
+// its one whole-message record; one encoded in binary (the codecs and the
+// fan-out disagreeing) is decoded first, so that nothing is lost.
+func appendJSON(dst []byte, m proto.Message) ([]byte, error) {
+	unknown := m.ProtoReflect().GetUnknown()
+	if len(unknown) == 0 {
+		return protojson.MarshalOptions{}.MarshalAppend(dst, m)
+	}
+	if isWholeJSON(m) {
+		_, _, n := protowire.ConsumeTag(unknown)
+		j, k := protowire.ConsumeBytes(unknown[n:])
+		if k < 0 || n+k != len(unknown) {
+			return nil, errors.New("server: malformed pre-encoded JSON")
+		}
+		return append(dst, j...), nil
+	}
+	decoded := m.ProtoReflect().New().Interface()
+	if err := (proto.UnmarshalOptions{}).Unmarshal(unknown, decoded); err != nil {
+		return nil, fmt.Errorf("server: decode a pre-encoded message: %w", err)
+	}
+	proto.Merge(decoded, m)
+	decoded.ProtoReflect().SetUnknown(nil)
+	return protojson.MarshalOptions{}.MarshalAppend(dst, decoded)
+}
+
+// isWholeJSON reports whether m's unknown fields are a whole-message
+// protojson record.
+func isWholeJSON(m proto.Message) bool {
+	num, typ, n := protowire.ConsumeTag(m.ProtoReflect().GetUnknown())
+	return n > 0 && num == wholeJSONField && typ == protowire.BytesType
 }
 
 func isSpace(b []byte) bool {

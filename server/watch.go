@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"strings"
 	"sync"
@@ -13,6 +14,10 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vpnfacade/vpnfacade/access"
@@ -57,18 +62,22 @@ type WatchOptions struct {
 	MaxWatchersPerAddress int
 	// Logger receives the fan-out's failures; nil discards them.
 	Logger *slog.Logger
+	// Registerer receives the watch metrics (vpnfacade_watchers,
+	// vpnfacade_watch_*); nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // WatchHub serves WatchClientVpnEndpoints: one goroutine follows the change
 // log and fans each change out to the watchers' bounded queues without ever
 // waiting on one; each stream's handler goroutine writes its own queue out.
 type WatchHub struct {
-	opts   WatchOptions
-	log    *slog.Logger
-	closed chan struct{} // closed by Close: streams end
-	done   chan struct{} // closed when the fan-out goroutine returns
-	stop   context.CancelFunc
-	once   sync.Once
+	opts    WatchOptions
+	log     *slog.Logger
+	metrics *watchMetrics
+	closed  chan struct{} // closed by Close: streams end
+	done    chan struct{} // closed when the fan-out goroutine returns
+	stop    context.CancelFunc
+	once    sync.Once
 
 	mu       sync.Mutex
 	last     uint64 // the version the fan-out brought registered watchers to
@@ -81,11 +90,22 @@ type WatchHub struct {
 type watcher struct {
 	match *snapshot.Matcher
 	key   string // identical keys select identical endpoints
-	queue chan *clientvpnv1.WatchClientVpnEndpointsResponse
+	json  bool   // the stream is answered in JSON
+	queue chan queued
 	at    atomic.Uint64 // the version the queued messages bring the client to
 	// behind is signalled (once) when the fan-out dropped the watcher
 	// because its queue was full or the log had a gap.
 	behind chan struct{}
+}
+
+// queued is a change message waiting in a watcher's queue.
+type queued struct {
+	// msg is encoded once for every watcher of the same selection and
+	// codec (see prepareWatchMessage).
+	msg         *clientvpnv1.WatchClientVpnEndpointsResponse
+	publishedAt time.Time
+	// The message's counts of endpoints, for the metrics.
+	added, modified, removed int
 }
 
 // NewWatchHub starts the fan-out. Close stops it and ends every stream.
@@ -113,6 +133,11 @@ func NewWatchHub(opts WatchOptions) (*WatchHub, error) {
 		watchers: map[*watcher]struct{}{},
 		perAddr:  map[string]int{},
 	}
+	metrics, err := newWatchMetrics(opts.Registerer, h.Streams)
+	if err != nil {
+		return nil, fmt.Errorf("server: register the watch metrics: %w", err)
+	}
+	h.metrics = metrics
 	ctx, stop := context.WithCancel(context.Background())
 	h.stop = stop
 	go h.fanOut(ctx)
@@ -183,7 +208,7 @@ func (h *WatchHub) advance(ctx context.Context) error {
 			// The log cannot take watchers from last onwards: every
 			// watcher relists.
 			for w := range h.watchers {
-				h.dropLocked(w)
+				h.dropLocked(w, resetLogGap)
 			}
 			h.last, last = gapTo, gapTo
 			h.mu.Unlock()
@@ -201,30 +226,41 @@ func (h *WatchHub) advance(ctx context.Context) error {
 	return nil
 }
 
-// deliverLocked queues c for every watcher, computing each distinct
-// selection's message once. A watcher whose queue is full is dropped.
+// deliverLocked queues c for every watcher, computing and encoding each
+// distinct selection's message once per codec: a thousand watchers of the
+// same selection share one encoding, which each stream's codec copies out.
+// A watcher whose queue is full is dropped.
 func (h *WatchHub) deliverLocked(c store.Change) {
-	msgs := map[string]*clientvpnv1.WatchClientVpnEndpointsResponse{}
+	type selection struct {
+		key  string
+		json bool
+	}
+	msgs := map[selection]queued{}
 	d := decoder{}
 	for w := range h.watchers {
 		if w.at.Load() >= c.Version {
 			continue // registered at a newer version than the fan-out's
 		}
-		msg, ok := msgs[w.key]
+		sel := selection{w.key, w.json}
+		q, ok := msgs[sel]
 		if !ok {
-			var err error
-			if msg, err = changeMessage(c, w.match, d); err != nil {
+			msg, err := changeMessage(c, w.match, d)
+			if err == nil && msg != nil {
+				q = queued{publishedAt: c.PublishedAt, added: len(msg.Added), modified: len(msg.Modified), removed: len(msg.Removed)}
+				q.msg, err = prepareWatchMessage(msg, w.json)
+			}
+			if err != nil {
 				h.log.Error("watch: a change cannot be decoded; its watchers relist", "error", err)
-				h.dropLocked(w)
+				h.dropLocked(w, resetLogGap)
 				continue
 			}
-			msgs[w.key] = msg
+			msgs[sel] = q
 		}
-		if msg != nil {
+		if q.msg != nil {
 			select {
-			case w.queue <- msg:
+			case w.queue <- q:
 			default:
-				h.dropLocked(w)
+				h.dropLocked(w, resetLagging)
 				continue
 			}
 		}
@@ -232,8 +268,35 @@ func (h *WatchHub) deliverLocked(c store.Change) {
 	}
 }
 
-// dropLocked unregisters w and tells its stream it fell behind.
-func (h *WatchHub) dropLocked(w *watcher) {
+// prepareWatchMessage encodes msg for the binary or the JSON codec, into
+// the unknown fields of an otherwise empty message: protoCodec copies
+// binary records out as they are, jsonCodec the one JSON record (see
+// appendJSON). Encoding once per selection, not once per stream, is
+// what keeps a change to thousands of watchers cheap.
+func prepareWatchMessage(msg *clientvpnv1.WatchClientVpnEndpointsResponse, json bool) (*clientvpnv1.WatchClientVpnEndpointsResponse, error) {
+	var enc []byte
+	if json {
+		j, err := protojson.Marshal(msg)
+		if err != nil {
+			return nil, fmt.Errorf("server: encode a watch message: %w", err)
+		}
+		enc = protowire.AppendTag(make([]byte, 0, len(j)+16), wholeJSONField, protowire.BytesType)
+		enc = protowire.AppendBytes(enc, j)
+	} else {
+		var err error
+		if enc, err = proto.Marshal(msg); err != nil {
+			return nil, fmt.Errorf("server: encode a watch message: %w", err)
+		}
+	}
+	out := &clientvpnv1.WatchClientVpnEndpointsResponse{}
+	out.ProtoReflect().SetUnknown(enc)
+	return out, nil
+}
+
+// dropLocked unregisters w and tells its stream it fell behind, and why.
+// The reset is counted now: a stream stuck writing may send it much later.
+func (h *WatchHub) dropLocked(w *watcher, reason string) {
+	h.metrics.resets.WithLabelValues(reason).Inc()
 	delete(h.watchers, w)
 	close(w.behind)
 }
@@ -393,7 +456,11 @@ func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEnd
 	ws := &watchStream{
 		hub: h, ids: sel.IDs, stream: stream,
 		q: filterQuery(sel),
-		w: &watcher{match: match, key: selectionKey(ctx, req), queue: make(chan *clientvpnv1.WatchClientVpnEndpointsResponse, h.opts.Queue)},
+		w: &watcher{
+			match: match, key: selectionKey(ctx, req),
+			json:  jsonContentType(stream.Conn().RequestHeader().Get("Content-Type")),
+			queue: make(chan queued, h.opts.Queue),
+		},
 	}
 	defer h.unregister(ws.w)
 
@@ -415,6 +482,9 @@ func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEnd
 			if _, err := view.List(ctx, snapshot.Query{IDs: sel.IDs, Limit: 1, Within: sel.Within}); err != nil {
 				return reader.connectError(ctx, err)
 			}
+		}
+		if req.ResumeFromVersion != nil {
+			h.metrics.resets.WithLabelValues(resetTooOld).Inc()
 		}
 		if at, err = ws.initial(ctx, req.ResumeFromVersion != nil); err != nil {
 			return reader.connectError(ctx, err)
@@ -480,16 +550,20 @@ func (ws *watchStream) initial(ctx context.Context, reset bool) (uint64, error) 
 			}); err != nil {
 				return 0, err
 			}
+			ws.hub.metrics.sent(messageInitial, len(added), 0, 0, 0)
 		}
 		if page.NextToken == "" {
 			break
 		}
 		q.NextToken = page.NextToken
 	}
-	err = ws.stream.Send(&clientvpnv1.WatchClientVpnEndpointsResponse{
+	if err := ws.stream.Send(&clientvpnv1.WatchClientVpnEndpointsResponse{
 		Version: view.Version, Initial: true, InitialComplete: true, Reset_: reset, RefreshedAt: refreshed,
-	})
-	return view.Version, err
+	}); err != nil {
+		return 0, err
+	}
+	ws.hub.metrics.sent(messageInitial, 0, 0, 0, 0)
+	return view.Version, nil
 }
 
 // follow catches the client up from version at through the log, registers
@@ -501,6 +575,7 @@ func (ws *watchStream) follow(ctx context.Context, at uint64) error {
 		var err error
 		if at, err = ws.catchUp(ctx, at); err != nil {
 			if errors.Is(err, errBehind) {
+				h.metrics.resets.WithLabelValues(resetTooOld).Inc()
 				if at, err = ws.initial(ctx, true); err != nil {
 					return h.opts.Reader.connectError(ctx, err)
 				}
@@ -560,6 +635,7 @@ func (ws *watchStream) catchUp(ctx context.Context, at uint64) (uint64, error) {
 				if err := ws.stream.Send(msg); err != nil {
 					return at, err
 				}
+				ws.hub.metrics.sent(messageChange, 0, len(msg.Added), len(msg.Modified), len(msg.Removed))
 			}
 			at = c.Version
 		}
@@ -577,10 +653,12 @@ func (ws *watchStream) pump(ctx context.Context) error {
 			return ctx.Err()
 		case <-ws.hub.closed:
 			return errHubClosed
-		case msg := <-w.queue:
-			if err := ws.stream.Send(msg); err != nil {
+		case q := <-w.queue:
+			if err := ws.stream.Send(q.msg); err != nil {
 				return err
 			}
+			ws.hub.metrics.delivered(q.publishedAt, time.Now())
+			ws.hub.metrics.sent(messageChange, 0, q.added, q.modified, q.removed)
 			hb.Reset(ws.hub.opts.Heartbeat)
 		case <-w.behind:
 			return errBehind
@@ -594,6 +672,7 @@ func (ws *watchStream) pump(ctx context.Context) error {
 			if err := ws.stream.Send(&clientvpnv1.WatchClientVpnEndpointsResponse{Version: at, Heartbeat: true}); err != nil {
 				return err
 			}
+			ws.hub.metrics.sent(messageHeartbeat, 0, 0, 0, 0)
 		}
 	}
 }
@@ -631,6 +710,19 @@ func selectionKey(ctx context.Context, req *clientvpnv1.WatchClientVpnEndpointsR
 		}
 	}
 	return b.String()
+}
+
+// jsonContentType reports whether a request's content type selects the
+// json codec (application/json, application/connect+json,
+// application/grpc+json, application/grpc-web+json), as connect-go picks
+// codecs for streams.
+func jsonContentType(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	_, sub, _ := strings.Cut(mt, "/")
+	return sub == "json" || strings.HasSuffix(sub, "+json")
 }
 
 // clientAddress is the IP of a peer address "host:port".

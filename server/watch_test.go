@@ -136,7 +136,7 @@ func TestWatchResumePastTheRetentionAge(t *testing.T) {
 	mu.Unlock()
 	v3 := publish(3)
 
-	reader := server.NewReader(st, 0, nil)
+	reader := server.NewReader(server.ReaderOptions{Store: st})
 	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st})
 	if err != nil {
 		t.Fatal(err)
@@ -172,5 +172,108 @@ func TestWatchResumePastTheRetentionAge(t *testing.T) {
 	_, initial = first(v1.Version)
 	if len(initial) != 2 || !initial[0].GetReset_() || len(initial[0].GetAdded()) != 3 || !initial[1].GetReset_() || initial[1].GetVersion() != v3.Version {
 		t.Fatalf("resume from %d (the change after it past the age): %v; want a reset initial state of 3 endpoints at version %d", v1.Version, initial, v3.Version)
+	}
+}
+
+// TestWatchEncodedOnceEveryCodec has watchers of every protocol and codec,
+// two of each, share one change (encoded once per codec by the fan-out)
+// and each decode it to the same message.
+func TestWatchEncodedOnceEveryCodec(t *testing.T) {
+	ctx := t.Context()
+	st := store.NewMemory()
+	eps := endpointtest.Varied(5, 23)
+	v1, err := st.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Clones(eps[:4])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := server.NewReader(server.ReaderOptions{Store: st})
+	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	url := startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub}))
+	h2c := h2cClient()
+	clients := map[string]clientvpnv1connect.ClientVpnServiceClient{
+		"connect":       clientvpnv1connect.NewClientVpnServiceClient(h2c, url),
+		"connect-json":  clientvpnv1connect.NewClientVpnServiceClient(h2c, url, connect.WithProtoJSON()),
+		"grpc":          clientvpnv1connect.NewClientVpnServiceClient(h2c, url, connect.WithGRPC()),
+		"grpc-json":     clientvpnv1connect.NewClientVpnServiceClient(h2c, url, connect.WithGRPC(), connect.WithProtoJSON()),
+		"grpc-web":      clientvpnv1connect.NewClientVpnServiceClient(h2c, url, connect.WithGRPCWeb()),
+		"grpc-web-json": clientvpnv1connect.NewClientVpnServiceClient(h2c, url, connect.WithGRPCWeb(), connect.WithProtoJSON()),
+	}
+	type watch struct {
+		name   string
+		stream *connect.ServerStreamForClient[clientvpnv1.WatchClientVpnEndpointsResponse]
+	}
+	var watches []watch
+	for name, c := range clients {
+		for range 2 {
+			// Filtered on the VPC of endpoint 1, so that the change below
+			// is one removal and one modification for these watchers.
+			s, err := c.WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{
+				Filters: []*clientvpnv1.Filter{{Name: "vpc-id", Values: []string{eps[1].GetVpcId(), "vpc-moved"}}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for s.Receive() && !s.Msg().GetInitialComplete() {
+			}
+			if s.Err() != nil {
+				t.Fatalf("%s: %v", name, s.Err())
+			}
+			watches = append(watches, watch{name, s})
+		}
+	}
+	// Every stream is registered once its initial state is complete and
+	// the fan-out is at v1 (it is: nothing else was published).
+	all, err := v1.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := proto.CloneOf(all[2])
+	moved.VpcId = proto.String("vpc-moved")
+	next := []*clientvpnv1.ClientVpnEndpoint{all[0], moved, all[3], eps[4]}
+	v2, err := st.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: next, Base: v1, Diff: snapshot.Diff{
+		Added: []string{snapshot.Key(eps[4])}, Modified: []string{snapshot.Key(moved)}, Deleted: []string{snapshot.Key(all[1])},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want *clientvpnv1.WatchClientVpnEndpointsResponse
+	for _, w := range watches {
+		if !w.stream.Receive() {
+			t.Fatalf("%s: stream ended: %v", w.name, w.stream.Err())
+		}
+		got := w.stream.Msg()
+		if got.GetVersion() != v2.Version {
+			t.Fatalf("%s: message %v, want the change to version %d", w.name, got, v2.Version)
+		}
+		if want == nil {
+			want = got
+			continue
+		}
+		if !proto.Equal(got, want) {
+			t.Errorf("%s: %v\nwant (as another watcher got it) %v", w.name, got, want)
+		}
+	}
+	// What the change is for the filter, worked out from the endpoints.
+	in := func(e *clientvpnv1.ClientVpnEndpoint) bool {
+		return e.GetVpcId() == eps[1].GetVpcId() || e.GetVpcId() == "vpc-moved"
+	}
+	exact := &clientvpnv1.WatchClientVpnEndpointsResponse{Version: v2.Version, RefreshedAt: want.GetRefreshedAt()}
+	if in(eps[4]) {
+		exact.Added = append(exact.Added, eps[4])
+	}
+	if in(all[2]) {
+		exact.Modified = append(exact.Modified, moved)
+	} else {
+		exact.Added = append(exact.Added, moved)
+	}
+	if in(all[1]) {
+		exact.Removed = append(exact.Removed, &clientvpnv1.ClientVpnEndpointKey{ClientVpnEndpointId: all[1].GetClientVpnEndpointId(), Region: all[1].GetRegion(), AccountId: all[1].GetAccountId()})
+	}
+	if !proto.Equal(want, exact) {
+		t.Fatalf("the change every watcher got: %v\nwant %v", want, exact)
 	}
 }

@@ -179,6 +179,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Queue:                 cfg.watch.queue,
 		MaxWatchers:           cfg.watch.maxStreams,
 		MaxWatchersPerAddress: cfg.watch.maxPerAddress,
+		Registerer:            registry,
 		Logger:                logger,
 	})
 	if err != nil {
