@@ -270,8 +270,8 @@ func (h *WatchHub) deliverLocked(c store.Change) {
 
 // prepareWatchMessage encodes msg for the binary or the JSON codec, into
 // the unknown fields of an otherwise empty message: protoCodec copies
-// binary records out as they are, jsonCodec the one JSON record (see
-// appendJSON). Encoding once per selection, not once per stream, is
+// binary records out as they are, jsonCodec the one whole-message JSON
+// record (see appendJSON). Encoding once per selection, not once per stream, is
 // what keeps a change to thousands of watchers cheap.
 func prepareWatchMessage(msg *clientvpnv1.WatchClientVpnEndpointsResponse, json bool) (*clientvpnv1.WatchClientVpnEndpointsResponse, error) {
 	var enc []byte
@@ -424,7 +424,7 @@ func (s *ClientVpnService) WatchClientVpnEndpoints(ctx context.Context, req *cli
 	if s.watch == nil {
 		return connect.NewError(connect.CodeUnimplemented, errors.New("watching is not enabled on this server"))
 	}
-	return s.watch.serve(ctx, req, stream)
+	return s.watch.serve(ctx, req, stream, s.pending)
 }
 
 // watchStream is one stream being served.
@@ -434,9 +434,12 @@ type watchStream struct {
 	q      snapshot.Query // the selection as a filter-only query
 	w      *watcher
 	stream *connect.ServerStream[clientvpnv1.WatchClientVpnEndpointsResponse]
+	// pending hands initial states' endpoints to the codecs (see
+	// attachEndpoints).
+	pending *pendingEndpoints
 }
 
-func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEndpointsRequest, stream *connect.ServerStream[clientvpnv1.WatchClientVpnEndpointsResponse]) error {
+func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEndpointsRequest, stream *connect.ServerStream[clientvpnv1.WatchClientVpnEndpointsResponse], pending *pendingEndpoints) error {
 	reader := h.opts.Reader
 	// The caller's scope (access rules) applies to every message, as to List.
 	sel := snapshot.Query{IDs: req.GetClientVpnEndpointIds(), Filters: make([]snapshot.Filter, len(req.GetFilters())), Within: withinScope(ctx)}
@@ -454,7 +457,7 @@ func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEnd
 	defer release()
 
 	ws := &watchStream{
-		hub: h, ids: sel.IDs, stream: stream,
+		hub: h, ids: sel.IDs, stream: stream, pending: pending,
 		q: filterQuery(sel),
 		w: &watcher{
 			match: match, key: selectionKey(ctx, req),
@@ -539,18 +542,13 @@ func (ws *watchStream) initial(ctx context.Context, reset bool) (uint64, error) 
 			return 0, err
 		}
 		if len(page.Endpoints) > 0 {
-			added := make([]*clientvpnv1.ClientVpnEndpoint, len(page.Endpoints))
-			for i, e := range page.Endpoints {
-				if added[i], err = e.Message(); err != nil {
-					return 0, err
-				}
-			}
-			if err := ws.stream.Send(&clientvpnv1.WatchClientVpnEndpointsResponse{
-				Version: view.Version, Added: added, Initial: true, Reset_: reset, RefreshedAt: refreshed,
-			}); err != nil {
+			// The endpoints' encodings from the snapshot, as List sends them.
+			msg := &clientvpnv1.WatchClientVpnEndpointsResponse{Version: view.Version, Initial: true, Reset_: reset, RefreshedAt: refreshed}
+			attachEndpoints(ws.pending, msg, page.Endpoints)
+			if err := ws.stream.Send(msg); err != nil {
 				return 0, err
 			}
-			ws.hub.metrics.sent(messageInitial, len(added), 0, 0, 0)
+			ws.hub.metrics.sent(messageInitial, len(page.Endpoints), 0, 0, 0)
 		}
 		if page.NextToken == "" {
 			break

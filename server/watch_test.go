@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -217,10 +218,29 @@ func TestWatchEncodedOnceEveryCodec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The initial state, from the snapshot's encodings in either
+			// codec: the endpoints matching the filter.
+			var initial []*clientvpnv1.ClientVpnEndpoint
 			for s.Receive() && !s.Msg().GetInitialComplete() {
+				initial = append(initial, s.Msg().GetAdded()...)
 			}
 			if s.Err() != nil {
 				t.Fatalf("%s: %v", name, s.Err())
+			}
+			var want []*clientvpnv1.ClientVpnEndpoint
+			for _, e := range eps[:4] {
+				if e.GetVpcId() == eps[1].GetVpcId() {
+					want = append(want, e)
+				}
+			}
+			slices.SortFunc(initial, func(a, b *clientvpnv1.ClientVpnEndpoint) int {
+				return strings.Compare(snapshot.Key(a), snapshot.Key(b))
+			})
+			slices.SortFunc(want, func(a, b *clientvpnv1.ClientVpnEndpoint) int {
+				return strings.Compare(snapshot.Key(a), snapshot.Key(b))
+			})
+			if !slices.EqualFunc(initial, want, func(a, b *clientvpnv1.ClientVpnEndpoint) bool { return proto.Equal(a, b) }) {
+				t.Fatalf("%s: initial state %v, want %v", name, initial, want)
 			}
 			watches = append(watches, watch{name, s})
 		}
