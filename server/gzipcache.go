@@ -12,8 +12,8 @@ import (
 // looked up; it holds at most gzipCacheEntries of them and
 // gzipCacheBytes of inputs and outputs together.
 const (
-	gzipCacheMinBytes = 16 << 10
-	gzipCacheEntries  = 16
+	gzipCacheMinBytes = 4 << 10
+	gzipCacheEntries  = 32
 	gzipCacheBytes    = 16 << 20
 )
 

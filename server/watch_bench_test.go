@@ -26,7 +26,7 @@ func (c countingCodec) Name() string                     { return c.name }
 func (countingCodec) Marshal(v any) ([]byte, error)      { return proto.Marshal(v.(proto.Message)) }
 func (countingCodec) Unmarshal(data []byte, _ any) error { return nil }
 
-// BenchmarkWatchFanOut publishes a change of 10 modified endpoints to
+// BenchmarkWatchFanOut publishes a change of 100 modified endpoints to
 // watchers of one selection over HTTP/2 (in process, many streams per
 // connection) and waits until every watcher has received it. allocs/msg
 // and B/msg are per message delivered to one watcher, client and server
@@ -95,7 +95,7 @@ func benchmarkWatchFanOut(b *testing.B, watchers int, codec string) {
 	for i := 0; i < b.N; i++ {
 		endpoints := endpointtest.Clones(eps)
 		d := snapshot.Diff{}
-		for _, e := range endpoints[:10] {
+		for _, e := range endpoints {
 			e.VpcId = proto.String(fmt.Sprintf("vpc-%d", i))
 			d.Modified = append(d.Modified, snapshot.Key(e))
 		}

@@ -21,8 +21,11 @@
 //     watcher's receipt, p50/p99/max; server CPU per round; RSS and idle
 //     CPU; and the same throughput phase.
 //
-// The watchers decode only each message's version and flags; the servers
-// send the whole messages. Clients and servers share the machine.
+// The watchers decode only each message's version and flags, and by default
+// do not accept gzip: a thousand clients in one process on the servers'
+// two cores would otherwise spend the machine decoding and decompressing.
+// The servers send the whole messages. Clients and servers share the
+// machine all the same.
 //
 // Usage: go run ./bench/watchers --bin ./vpnfacade
 package main
@@ -63,6 +66,7 @@ type options struct {
 	phase            time.Duration
 	readers          int
 	logPath          string
+	gzip             bool
 }
 
 func main() {
@@ -77,6 +81,7 @@ func main() {
 	flag.DurationVar(&o.phase, "phase", 10*time.Second, "length of each read throughput phase")
 	flag.IntVar(&o.readers, "readers", 4, "closed-loop read workers (half Get, half List)")
 	flag.StringVar(&o.logPath, "log", os.DevNull, "file for the servers' logs")
+	flag.BoolVar(&o.gzip, "gzip", false, "watchers accept gzip (the servers compress each change once; every watcher in this process decompresses it)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "watchers:", err)
@@ -213,7 +218,7 @@ func run(o options) error {
 	var watchers []*watcher
 	start := time.Now()
 	for i, r := range replicas {
-		ws, err := openWatchers(ctx, r.url, i, perReplica, o.perConn)
+		ws, err := openWatchers(ctx, r.url, i, perReplica, o.perConn, o.gzip)
 		if err != nil {
 			return err
 		}
@@ -465,8 +470,8 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func (b *bench) report(without, with phase, watchers []*watcher, opened time.Duration) {
 	n := len(watchers)
 	perReplica := n / len(b.replicas)
-	fmt.Printf("%d watchers (%d per replica, %d streams per HTTP/2 connection) opened with their initial state of %d endpoints in %.1f s\n\n",
-		n, perReplica, b.o.perConn, b.o.endpoints, opened.Seconds())
+	fmt.Printf("%d watchers (%d per replica, %d streams per HTTP/2 connection, gzip accepted: %v) opened with their initial state of %d endpoints in %.1f s\n\n",
+		n, perReplica, b.o.perConn, b.o.gzip, b.o.endpoints, opened.Seconds())
 
 	var all []time.Duration
 	for _, d := range with.delays {

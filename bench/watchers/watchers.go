@@ -109,12 +109,16 @@ func (w *watcher) latest() uint64 {
 // connection (each connection its own transport), and returns them once
 // every initial state is complete (within 5 minutes). The streams last as
 // long as ctx.
-func openWatchers(ctx context.Context, url string, replica, n, perConn int) ([]*watcher, error) {
+func openWatchers(ctx context.Context, url string, replica, n, perConn int, gzip bool) ([]*watcher, error) {
 	var out []*watcher
 	var client clientvpnv1connect.ClientVpnServiceClient
+	opts := []connect.ClientOption{connect.WithGRPC(), connect.WithCodec(headerCodec{})}
+	if !gzip {
+		opts = append(opts, connect.WithAcceptCompression("gzip", nil, nil)) // not offered
+	}
 	for i := range n {
 		if i%perConn == 0 {
-			client = clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), url, connect.WithGRPC(), connect.WithCodec(headerCodec{}))
+			client = clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), url, opts...)
 		}
 		w := &watcher{replica: replica, initial: make(chan struct{})}
 		stream, err := client.WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{})
