@@ -183,6 +183,8 @@ func run(o options) error {
 			"--listen", "127.0.0.1:0", "--regions", strings.Join(regions, ","), "--account-id", account,
 			"--refresh-interval", "1s", "--log-format", "json", "--redis-url", "redis://" + redisAddr,
 			"--max-watchers-per-address", strconv.Itoa(o.watchers), "--max-watchers", strconv.Itoa(o.watchers),
+			// Every client of the benchmark is 127.0.0.1.
+			"--list-rate-per-address", "0",
 		}
 		pprofPort, err := freePort()
 		if err != nil {
