@@ -144,7 +144,11 @@ func snapshotOf(t *testing.T, url string) (*clientvpnv1.SnapshotInfo, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	res, err := clients(url)["connect"].ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 5})
+	// Its own connection, closed after: callers poll, and the server
+	// refuses an address's connections beyond --max-connections-per-address.
+	hc := h2cClient()
+	defer hc.CloseIdleConnections()
+	res, err := clientvpnv1connect.NewClientVpnServiceClient(hc, url).ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 5})
 	if err != nil {
 		return nil, err
 	}
