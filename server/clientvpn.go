@@ -100,7 +100,7 @@ func (s *ClientVpnService) ListClientVpnEndpoints(ctx context.Context, req *clie
 	}
 	page, err := view.List(ctx, q)
 	if err != nil {
-		return nil, s.cache.notFound(s.reader.connectError(ctx, err), view)
+		return nil, s.cache.notFound(ctx, s.reader.connectError(ctx, err), view)
 	}
 	s.setReadHeaders(ctx, view)
 	res := &clientvpnv1.ListClientVpnEndpointsResponse{
@@ -123,7 +123,7 @@ func (s *ClientVpnService) GetClientVpnEndpoint(ctx context.Context, req *client
 	}
 	e, err := view.GetWithin(withinScope(ctx), req.GetClientVpnEndpointId(), req.GetRegion(), req.GetAccountId())
 	if err != nil {
-		return nil, s.cache.notFound(s.reader.connectError(ctx, err), view)
+		return nil, s.cache.notFound(ctx, s.reader.connectError(ctx, err), view)
 	}
 	s.setReadHeaders(ctx, view)
 	res := &clientvpnv1.GetClientVpnEndpointResponse{Snapshot: snapshotInfo(view)}

@@ -139,12 +139,18 @@ func (c *httpCache) setReadHeaders(ctx context.Context, info connect.CallInfo, v
 	c.setHeaders(info.ResponseHeader(), view, tag)
 }
 
-// notFound lets a NotFound answer from view be cached until the next
-// refresh, when the endpoint may appear; other errors are left to
-// middleware, which makes them no-store.
-func (c *httpCache) notFound(err error, view store.View) error {
+// notFound lets a NotFound answer from view to a Connect GET be cached
+// until the next refresh, when the endpoint may appear; other errors are
+// left to middleware, which makes them no-store. Only a GET is cacheable,
+// and only Connect sends an error's metadata as headers: gRPC and gRPC-Web
+// send it as trailers, where Cache-Control is not allowed (net/http drops it
+// and logs "ignoring invalid trailer").
+func (c *httpCache) notFound(ctx context.Context, err error, view store.View) error {
 	ce, ok := err.(*connect.Error)
 	if !ok || ce.Code() != connect.CodeNotFound {
+		return err
+	}
+	if info, ok := connect.CallInfoForHandlerContext(ctx); !ok || info.HTTPMethod() != http.MethodGet {
 		return err
 	}
 	ce.Meta().Set("Cache-Control", c.cacheControl(view.RefreshedAt))

@@ -1,18 +1,24 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/xml"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
+	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 	"github.com/vpnfacade/vpnfacade/server"
 	"github.com/vpnfacade/vpnfacade/store"
@@ -340,4 +346,61 @@ func TestEC2RequestIDHeader(t *testing.T) {
 			t.Errorf("%s: error with Cache-Control %q, want no-store", tc.body, cc)
 		}
 	}
+}
+
+// TestNotFoundOverGRPCSendsNoCacheTrailer reads a missing endpoint over gRPC
+// and gRPC-Web: the answer is NotFound, and the server does not try to send
+// Cache-Control as a trailer, which HTTP forbids (net/http drops it and
+// logs "ignoring invalid trailer"); only a Connect GET is cacheable.
+func TestNotFoundOverGRPCSendsNoCacheTrailer(t *testing.T) {
+	st := store.NewMemory()
+	if _, err := st.Publish(t.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: fixture(3)}); err != nil {
+		t.Fatal(err)
+	}
+	h := server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st}), RefreshInterval: time.Minute})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	var serverLog syncBuffer
+	srv := &http.Server{Handler: h, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(&serverLog, "", 0)}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	base := "http://" + ln.Addr().String()
+
+	for name, opt := range map[string]connect.ClientOption{"grpc": connect.WithGRPC(), "grpcweb": connect.WithGRPCWeb()} {
+		client := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), base, opt)
+		_, err := client.GetClientVpnEndpoint(t.Context(), &clientvpnv1.GetClientVpnEndpointRequest{ClientVpnEndpointId: "cvpn-endpoint-00000000000000000"})
+		if connect.CodeOf(err) != connect.CodeNotFound {
+			t.Fatalf("%s: %v, want NotFound", name, err)
+		}
+		if cc := err.(*connect.Error).Meta().Get("Cache-Control"); cc != "" {
+			t.Errorf("%s: NotFound carries Cache-Control %q in its metadata", name, cc)
+		}
+	}
+	_ = srv.Close()
+	if strings.Contains(serverLog.String(), "trailer") {
+		t.Errorf("the server logged:\n%s", serverLog.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
