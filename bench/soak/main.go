@@ -125,6 +125,16 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 
 	fmt.Fprintf(out, "# soak: %d endpoints, refresh every %s, emulator changes %d endpoints every %s, %d workers, %d watchers\n\n",
 		o.Count, o.RefreshInterval, o.MutateCount, o.MutateEvery, o.Concurrency, o.Watchers)
+	// The watchers hold their streams from before the saturation probe,
+	// so that saturation is measured with them.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	watch := &watchStats{}
+	for w := range o.Watchers {
+		c := clientvpnv1connect.NewClientVpnServiceClient(workload.H2CClient(), f.url, connect.WithGRPC())
+		wg.Go(func() { watch.hold(runCtx, c, w) })
+	}
 	rate := o.Rate
 	if rate <= 0 {
 		res, err := load.Run(ctx, load.Config{Concurrency: o.Concurrency, Warmup: 2 * time.Second, Duration: o.Probe}, mix.op)
@@ -137,14 +147,6 @@ func run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	mix.reset()
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	watch := &watchStats{}
-	for w := range o.Watchers {
-		c := clientvpnv1connect.NewClientVpnServiceClient(workload.H2CClient(), f.url, connect.WithGRPC())
-		wg.Go(func() { watch.hold(runCtx, c, w) })
-	}
 	var samples []sample
 	var samplesMu sync.Mutex
 	start := time.Now()
