@@ -36,6 +36,9 @@ var (
 	listeningLine = regexp.MustCompile(`"msg":"vpnfacade listening","addr":"(http://[^"]+)"`)
 	pprofLine     = regexp.MustCompile(`"msg":"pprof listening","addr":"(http://[^"]+)"`)
 	publishedLine = regexp.MustCompile(`"msg":"snapshot published"`)
+	// refreshedLine ends a refresh that published or, finding the data
+	// unchanged, confirmed the current snapshot.
+	refreshedLine = regexp.MustCompile(`"msg":"snapshot (published|confirmed unchanged)"`)
 	bareLine      = regexp.MustCompile(`bare listening on (http://\S+)`)
 	redisReady    = regexp.MustCompile(`Ready to accept connections`)
 	heapAllocLine = regexp.MustCompile(`(?m)^# HeapAlloc = (\d+)`)
