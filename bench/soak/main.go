@@ -296,6 +296,10 @@ func startFacade(o Options, simURL string) (*facade, error) {
 		"--account-id", account,
 		"--refresh-interval", o.RefreshInterval.String(),
 		"--log-format", "json",
+		// The soak is one address standing in for many clients: the
+		// per-address limits on expensive calls would refuse its own mix.
+		"--list-rate-per-address", "0",
+		"--list-share-per-address", "1",
 	)
 	cmd.Env = append(os.Environ(),
 		"AWS_ENDPOINT_URL_EC2="+simURL, "AWS_ENDPOINT_URL_STS="+simURL,
