@@ -217,7 +217,9 @@ func (r *Reader) View(ctx context.Context) (store.View, error) {
 // error".
 func (r *Reader) connectError(ctx context.Context, err error) error {
 	code := vpnfacade.ErrorCodeOf(err)
-	if code == vpnfacade.EINTERNAL {
+	// A caller that left or ran out of time is no fault of the service:
+	// it is answered Canceled or DeadlineExceeded below, not logged.
+	if code == vpnfacade.EINTERNAL && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		r.logger.ErrorContext(ctx, "internal error", "error", err)
 	}
 	var ce *connect.Error

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -54,6 +55,23 @@ func (e *Endpoint) Key() string { return e.account + "/" + e.region + "/" + e.id
 // Wire returns the endpoint's protobuf encoding, deterministic for equal
 // endpoints. The bytes are shared: callers must not modify them.
 func (e *Endpoint) Wire() []byte { return e.wire }
+
+// Detached returns a copy of e that shares no memory with its snapshot, for
+// holders that outlive it (a change log): e's bytes are a slice of one
+// buffer holding the whole snapshot's, which e would keep alive.
+func (e *Endpoint) Detached() *Endpoint {
+	d := &Endpoint{
+		id: e.id, region: e.region, account: e.account, hasID: e.hasID,
+		vpc: e.vpc, transport: e.transport, status: e.status,
+		hasVPC: e.hasVPC, hasTransport: e.hasTransport, hasStatus: e.hasStatus,
+		tags: e.tags,
+		wire: bytes.Clone(e.wire),
+	}
+	if j := e.json.Load(); j != nil {
+		d.json.Store(j)
+	}
+	return d
+}
 
 // Message decodes the endpoint into a new message the caller owns.
 func (e *Endpoint) Message() (*clientvpnv1.ClientVpnEndpoint, error) {

@@ -61,8 +61,10 @@ func keyOf(e *clientvpnv1.ClientVpnEndpoint) sortKey {
 }
 
 // marshalOptions encode endpoints deterministically, so that equal endpoints
-// have equal bytes (diffs and entity tags compare bytes).
-var marshalOptions = proto.MarshalOptions{Deterministic: true}
+// have equal bytes (diffs and entity tags compare bytes). New sizes every
+// endpoint first (proto.Size records each message's size in it), so the
+// encoding reuses those sizes instead of computing them again.
+var marshalOptions = proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
 
 // New sorts endpoints, encodes each once and indexes them. It does not keep
 // the messages: the caller may reuse them.
@@ -73,7 +75,7 @@ func New(version uint64, refreshedAt time.Time, partitions []Partition, endpoint
 	})
 	size := 0
 	for _, e := range sorted {
-		size += proto.Size(e)
+		size += proto.Size(e) // and caches the sizes marshalOptions use
 	}
 	arena := make([]byte, 0, size)
 	wires := make([][]byte, len(sorted))

@@ -1,6 +1,7 @@
 package snapshot_test
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 
@@ -59,5 +60,20 @@ func TestWithinHidesOtherAccounts(t *testing.T) {
 	page, err := snap.List(t.Context(), snapshot.Query{Limit: 10, IDs: []string{shared.GetClientVpnEndpointId()}, Within: scope})
 	if err != nil || len(page.Endpoints) != 1 || page.Endpoints[0].AccountID() != "111111111111" {
 		t.Errorf("List of an id in both accounts: %v, %v; want only the scope's copy", page.Endpoints, err)
+	}
+}
+
+// A detached endpoint equals its original but shares none of its
+// snapshot's buffer, so a holder of it does not keep the snapshot alive.
+func TestDetachedSharesNoMemory(t *testing.T) {
+	s := endpointtest.Snapshot(t, 1, endpointtest.Rich(3, 1, "detach"))
+	for e := range s.All() {
+		d := e.Detached()
+		if !bytes.Equal(d.Wire(), e.Wire()) || d.Key() != e.Key() {
+			t.Fatalf("%s: the copy differs", e.Key())
+		}
+		if &d.Wire()[0] == &e.Wire()[0] {
+			t.Fatalf("%s: the copy's bytes are the snapshot's", e.Key())
+		}
 	}
 }

@@ -87,7 +87,9 @@ func newChange(base, next *snapshot.Snapshot, d snapshot.Diff) Change {
 			return false
 		}
 		size += len(e.Wire())
-		*to = append(*to, e)
+		// A copy: the log outlives the snapshots, and a snapshot's
+		// endpoint would keep all of that snapshot alive.
+		*to = append(*to, e.Detached())
 		return size <= MaxChangeBytes
 	}
 	ok := true

@@ -161,7 +161,7 @@ func (s *suite) warmStart(ctx context.Context, f *facade, upstream *sim, redisUR
 	}
 	// The new process also leads the refresher: its first refresh reads
 	// upstream at once. Count what that costs, separately.
-	if _, err := nf.awaitPublished(ctx, 0, 5*time.Minute); err == nil {
+	if _, _, err := nf.await(ctx, 0, refreshedLine, 5*time.Minute); err == nil {
 		calls, _ = upstream.describeCalls()
 		size.WarmCallsRefresh = calls - callsBefore - size.WarmCallsBefore
 		size.WarmRefreshed = true

@@ -36,6 +36,9 @@ var (
 	listeningLine = regexp.MustCompile(`"msg":"vpnfacade listening","addr":"(http://[^"]+)"`)
 	pprofLine     = regexp.MustCompile(`"msg":"pprof listening","addr":"(http://[^"]+)"`)
 	publishedLine = regexp.MustCompile(`"msg":"snapshot published"`)
+	// refreshedLine ends a refresh that published or, finding the data
+	// unchanged, confirmed the current snapshot.
+	refreshedLine = regexp.MustCompile(`"msg":"snapshot (published|confirmed unchanged)"`)
 	bareLine      = regexp.MustCompile(`bare listening on (http://\S+)`)
 	redisReady    = regexp.MustCompile(`Ready to accept connections`)
 	heapAllocLine = regexp.MustCompile(`(?m)^# HeapAlloc = (\d+)`)
@@ -206,9 +209,38 @@ func (f *facade) awaitReady(ctx context.Context) (listenedAt time.Time, err erro
 // publication is one "snapshot published" log line.
 type publication struct {
 	Endpoints int           `json:"endpoints"`
-	Duration  time.Duration `json:"duration"` // slog writes nanoseconds
+	Duration  time.Duration `json:"duration"` // see UnmarshalJSON
 	index     int
 	at        time.Time
+}
+
+// UnmarshalJSON reads a "snapshot published" line whose duration the
+// service's JSON log writes as a string ("4.32s") or, with slog's own JSON
+// handler, as nanoseconds.
+func (p *publication) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Endpoints int             `json:"endpoints"`
+		Duration  json.RawMessage `json:"duration"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	p.Endpoints = raw.Endpoints
+	var s string
+	if json.Unmarshal(raw.Duration, &s) == nil {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration %q: %w", s, err)
+		}
+		p.Duration = d
+		return nil
+	}
+	var ns int64
+	if err := json.Unmarshal(raw.Duration, &ns); err != nil {
+		return fmt.Errorf("duration %s: %w", raw.Duration, err)
+	}
+	p.Duration = time.Duration(ns)
+	return nil
 }
 
 // awaitPublished waits for the next snapshot published from line from on.
