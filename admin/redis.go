@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -110,6 +111,9 @@ type Redis struct {
 	keys redisKeys
 	// served is the id of the last request Serve answered.
 	served string
+
+	mu     sync.Mutex
+	flight *flight // this replica's request in progress; nil when none
 }
 
 type redisKeys struct {
@@ -150,15 +154,36 @@ type result struct {
 	NoLeader bool `json:"no_leader,omitempty"`
 }
 
-// RefreshNow implements Coordinator.
+// RefreshNow implements Coordinator. Concurrent calls on this replica share
+// one request (and one subscription), which goes on when its callers leave,
+// until the refresh timeout.
 func (c *Redis) RefreshNow(ctx context.Context) (Outcome, error) {
-	// Listen before asking, so that no announcement is missed.
-	sub := c.opts.Client.Subscribe(ctx, c.keys.done)
-	defer sub.Close()
-	if _, err := sub.Receive(ctx); err != nil {
-		return Outcome{}, fmt.Errorf("admin: subscribe to refresh outcomes: %w", err)
+	c.mu.Lock()
+	f := c.flight
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		c.flight = f
+		go func() {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.RefreshTimeout+c.opts.MinInterval)
+			defer cancel()
+			f.out, f.err = c.ask(actx)
+			c.mu.Lock()
+			c.flight = nil
+			c.mu.Unlock()
+			close(f.done)
+		}()
 	}
-	announced := sub.Channel()
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.out, f.err
+	case <-ctx.Done():
+		return Outcome{}, context.Cause(ctx)
+	}
+}
+
+// ask asks the leader for a forced refresh and waits for its outcome.
+func (c *Redis) ask(ctx context.Context) (Outcome, error) {
 	pendingTTL := c.opts.RefreshTimeout + c.opts.MinInterval
 	res, err := requestScript.Run(ctx, c.opts.Client,
 		[]string{c.keys.lease, c.keys.pending, c.keys.limit, c.keys.id},
@@ -180,6 +205,14 @@ func (c *Redis) RefreshNow(ctx context.Context) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("admin: the request script returned %q", res)
 	}
 	id := res[1]
+	// Listen, then look: an outcome stored before the subscription took
+	// effect is found by the first look.
+	sub := c.opts.Client.Subscribe(ctx, c.keys.done)
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		return Outcome{}, fmt.Errorf("admin: subscribe to refresh outcomes: %w", err)
+	}
+	announced := sub.Channel()
 	poll := time.NewTicker(pollEvery)
 	defer poll.Stop()
 	for {
