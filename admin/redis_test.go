@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vpnfacade/vpnfacade/admin"
@@ -87,11 +90,17 @@ func TestRedisRefreshNowNeedsALeaderAndIsTakenByTheNextOne(t *testing.T) {
 		out admin.Outcome
 		err error
 	}
-	joined := make(chan answer, 1)
-	go func() {
-		out, err := c.RefreshNow(t.Context())
-		joined <- answer{out, err}
-	}()
+	// Fifty callers share this replica's one request and subscription: a
+	// crowd of waiting callers does not open a Redis connection each.
+	const callers = 50
+	connsBefore := connectionsReceived(t, raw)
+	joined := make(chan answer, callers)
+	for range callers {
+		go func() {
+			out, err := c.RefreshNow(t.Context())
+			joined <- answer{out, err}
+		}()
+	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		subs, err := raw.PubSubNumSub(t.Context(), st.Key("refresh_now:done")).Result()
 		if err != nil || time.Now().After(deadline) {
@@ -107,10 +116,22 @@ func TestRedisRefreshNowNeedsALeaderAndIsTakenByTheNextOne(t *testing.T) {
 	go func() { _ = ref.Run(ctx); done <- struct{}{} }()
 	go func() { _ = c.Serve(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { stop(); <-done; <-done })
-	a := <-joined
-	out, err := a.out, a.err
-	if err != nil || out.Version == 0 || out.Leader != "host/1" || len(out.Partitions) != 1 {
-		t.Fatalf("RefreshNow once served = %+v, %v", out, err)
+	var out admin.Outcome
+	for i := range callers {
+		a := <-joined
+		if a.err != nil || a.out.Version == 0 || a.out.Leader != "host/1" || len(a.out.Partitions) != 1 {
+			t.Fatalf("RefreshNow %d once served = %+v, %v", i, a.out, a.err)
+		}
+		if i > 0 && a.out.Version != out.Version {
+			t.Errorf("caller %d got version %d, another %d", i, a.out.Version, out.Version)
+		}
+		out = a.out
+	}
+	if opened := connectionsReceived(t, raw) - connsBefore; opened >= callers/2 {
+		t.Errorf("%d callers opened %d Redis connections, want them to share one subscription", callers, opened)
+	}
+	if got := src.reads.Load(); got != 2 {
+		t.Errorf("the source was read %d times, want 2 (Run's first refresh, then one forced)", got)
 	}
 	if c.Role() != admin.RoleLeader {
 		t.Errorf("role %v, want leader", c.Role())
@@ -120,4 +141,24 @@ func TestRedisRefreshNowNeedsALeaderAndIsTakenByTheNextOne(t *testing.T) {
 	if _, err := c.RefreshNow(t.Context()); !errors.As(err, &limited) || limited.RetryAfter <= 0 || limited.RetryAfter > time.Hour {
 		t.Errorf("RefreshNow within the interval: %v, want RateLimitedError with a retry hint up to 1h", err)
 	}
+}
+
+// connectionsReceived is Redis's count of connections accepted so far.
+func connectionsReceived(t *testing.T, raw redis.UniversalClient) int {
+	t.Helper()
+	info, err := raw.Info(t.Context(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_connections_received:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("INFO stats has no total_connections_received:\n%s", info)
+	return 0
 }
