@@ -54,8 +54,8 @@ type AdminServiceClient interface {
 	// attempt) are the ones the leader last reported.
 	//
 	// Errors: UNAUTHENTICATED or PERMISSION_DENIED (not an admin) when access
-	// control is on; UNAVAILABLE when the shared store cannot be read (the
-	// snapshot part is still answered from this replica's copy when it can).
+	// control is on; UNAVAILABLE when the shared store, which holds the lease
+	// and the leader's report, cannot be read.
 	GetStatus(context.Context, *v1.GetStatusRequest) (*v1.GetStatusResponse, error)
 	// RefreshNow asks the current leader, on whichever replica it runs, to
 	// refresh at once, and answers once the resulting snapshot is published.
@@ -132,8 +132,8 @@ type AdminServiceHandler interface {
 	// attempt) are the ones the leader last reported.
 	//
 	// Errors: UNAUTHENTICATED or PERMISSION_DENIED (not an admin) when access
-	// control is on; UNAVAILABLE when the shared store cannot be read (the
-	// snapshot part is still answered from this replica's copy when it can).
+	// control is on; UNAVAILABLE when the shared store, which holds the lease
+	// and the leader's report, cannot be read.
 	GetStatus(context.Context, *v1.GetStatusRequest) (*v1.GetStatusResponse, error)
 	// RefreshNow asks the current leader, on whichever replica it runs, to
 	// refresh at once, and answers once the resulting snapshot is published.

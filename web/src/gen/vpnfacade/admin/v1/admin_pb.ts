@@ -407,8 +407,8 @@ export const AdminService: GenService<{
    * attempt) are the ones the leader last reported.
    *
    * Errors: UNAUTHENTICATED or PERMISSION_DENIED (not an admin) when access
-   * control is on; UNAVAILABLE when the shared store cannot be read (the
-   * snapshot part is still answered from this replica's copy when it can).
+   * control is on; UNAVAILABLE when the shared store, which holds the lease
+   * and the leader's report, cannot be read.
    *
    * @generated from rpc vpnfacade.admin.v1.AdminService.GetStatus
    */
