@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,8 @@ import (
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	adminv1 "github.com/vpnfacade/vpnfacade/gen/vpnfacade/admin/v1"
 	"github.com/vpnfacade/vpnfacade/gen/vpnfacade/admin/v1/adminv1connect"
+	"github.com/vpnfacade/vpnfacade/internal/redistest"
+	"github.com/vpnfacade/vpnfacade/internal/storetest"
 	"github.com/vpnfacade/vpnfacade/refresher"
 	"github.com/vpnfacade/vpnfacade/server"
 	"github.com/vpnfacade/vpnfacade/store"
@@ -188,3 +191,34 @@ func TestAdminServiceIsOpenWithoutAccessControl(t *testing.T) {
 		t.Errorf("RefreshNow read %d partitions, want 2", got)
 	}
 }
+
+func TestAdminRefreshNowWithoutALeaderIsUnavailable(t *testing.T) {
+	t.Parallel()
+	st := storetest.Redis(t, redistest.Start(t).URL(), "admin")
+	ref, err := refresher.New(&twoRegions{}, st, refresher.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord, err := admin.NewRedis(admin.RedisOptions{
+		Options: admin.Options{Refresher: ref, Replica: "test/2"},
+		Client:  st.Client(), Key: st.Key, LeaseKey: st.Key("lease"), EpochKey: st.EpochKey(), Lease: notLeading{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startServer(t, server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st}), Admin: coord}))
+	for proto, c := range adminClientsWith(url, "") {
+		if _, err := c.RefreshNow(t.Context(), &adminv1.RefreshNowRequest{}); codeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "no replica leads") {
+			t.Errorf("%s: RefreshNow with no lease holder: %v, want Unavailable saying no replica leads", proto, err)
+		}
+		res, err := c.GetStatus(t.Context(), &adminv1.GetStatusRequest{})
+		if err != nil || res.GetRole() != adminv1.Role_ROLE_FOLLOWER || res.GetLease() == nil || res.GetLease().GetHolder() != "" || res.GetSnapshot() != nil {
+			t.Errorf("%s: GetStatus with no lease holder and no snapshot = %v, %v; want a follower, an empty lease holder, no snapshot", proto, res, err)
+		}
+	}
+}
+
+// notLeading is a replica that does not hold the lease.
+type notLeading struct{}
+
+func (notLeading) Leader() bool { return false }
