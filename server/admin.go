@@ -57,9 +57,17 @@ func (s *AdminService) GetStatus(ctx context.Context, _ *adminv1.GetStatusReques
 			Stale:       view.Stale(),
 			Endpoints:   uint32(view.Len()),
 		}
+		if within != nil {
+			// Say nothing of the partitions outside the caller's scope.
+			res.Snapshot.Endpoints, res.Snapshot.Stale = 0, view.BackendStale
+		}
 		for _, p := range view.Partitions {
 			if within != nil && !within(vpnfacade.PartitionKey{AccountID: p.AccountID, Region: p.Region}) {
 				continue
+			}
+			if within != nil {
+				res.Snapshot.Endpoints += uint32(p.Endpoints)
+				res.Snapshot.Stale = res.Snapshot.Stale || p.Stale
 			}
 			res.Partitions = append(res.Partitions, partitionStatus(p, report, reported))
 		}

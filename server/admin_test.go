@@ -153,14 +153,14 @@ func TestAdminServiceNeedsAnAdminPrincipal(t *testing.T) {
 
 	for proto, c := range adminClientsWith(url, ops) {
 		res, err := c.GetStatus(t.Context(), &adminv1.GetStatusRequest{})
-		if err != nil || len(res.GetPartitions()) != 2 || res.GetRole() != adminv1.Role_ROLE_SOLO || res.GetLease() != nil {
+		if err != nil || len(res.GetPartitions()) != 2 || res.GetRole() != adminv1.Role_ROLE_SOLO || res.GetLease() != nil || res.GetSnapshot().GetEndpoints() != 2 {
 			t.Errorf("%s: GetStatus by ops = %v, %v; want 2 partitions, solo, no lease", proto, res, err)
 		}
 	}
 	for proto, c := range adminClientsWith(url, euOps) {
 		res, err := c.GetStatus(t.Context(), &adminv1.GetStatusRequest{})
-		if err != nil || len(res.GetPartitions()) != 1 || res.GetPartitions()[0].GetRegion() != "eu-west-1" {
-			t.Errorf("%s: GetStatus by eu-ops = %v, %v; want only eu-west-1", proto, res.GetPartitions(), err)
+		if err != nil || len(res.GetPartitions()) != 1 || res.GetPartitions()[0].GetRegion() != "eu-west-1" || res.GetSnapshot().GetEndpoints() != 1 {
+			t.Errorf("%s: GetStatus by eu-ops = %v, %v; want only eu-west-1 and its 1 endpoint", proto, res, err)
 		}
 	}
 	res, err := adminClientsWith(url, ops)["grpc"].RefreshNow(t.Context(), &adminv1.RefreshNowRequest{})

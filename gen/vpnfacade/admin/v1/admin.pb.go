@@ -226,10 +226,10 @@ type SnapshotStatus struct {
 	RefreshedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=refreshed_at,json=refreshedAt,proto3" json:"refreshed_at,omitempty"`
 	// How old the data is at the time of the answer.
 	Age *durationpb.Duration `protobuf:"bytes,3,opt,name=age,proto3" json:"age,omitempty"`
-	// True when some partition kept older data, or the replica could not
-	// reach the shared store.
+	// True when some partition (within the caller's scope) kept older data,
+	// or the replica could not reach the shared store.
 	Stale bool `protobuf:"varint,4,opt,name=stale,proto3" json:"stale,omitempty"`
-	// How many endpoints it holds in all (not only within the caller's scope).
+	// How many endpoints it holds within the caller's scope.
 	Endpoints     uint32 `protobuf:"varint,5,opt,name=endpoints,proto3" json:"endpoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -122,15 +122,15 @@ export type SnapshotStatus = Message<"vpnfacade.admin.v1.SnapshotStatus"> & {
   age?: Duration | undefined;
 
   /**
-   * True when some partition kept older data, or the replica could not
-   * reach the shared store.
+   * True when some partition (within the caller's scope) kept older data,
+   * or the replica could not reach the shared store.
    *
    * @generated from field: bool stale = 4;
    */
   stale: boolean;
 
   /**
-   * How many endpoints it holds in all (not only within the caller's scope).
+   * How many endpoints it holds within the caller's scope.
    *
    * @generated from field: uint32 endpoints = 5;
    */
