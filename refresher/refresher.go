@@ -24,6 +24,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,6 +77,12 @@ type Refresher struct {
 	// failures counts each partition's consecutive failed reads; only a
 	// refresh, holding running, touches it.
 	failures map[vpnfacade.PartitionKey]int
+	// kicks carries Kick's requests to Run; active is true while Run runs.
+	kicks  chan kick
+	active atomic.Bool
+	// mu guards status, which Status copies (see status.go).
+	mu     sync.Mutex
+	status Status
 }
 
 // New returns a Refresher that reads source and publishes to st. It fails
@@ -87,7 +95,8 @@ func New(source Source, st store.Store, opts Options) (*Refresher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Refresher{source: source, store: st, opts: o, running: make(chan struct{}, 1), failures: map[vpnfacade.PartitionKey]int{}}, nil
+	return &Refresher{source: source, store: st, opts: o, running: make(chan struct{}, 1),
+		failures: map[vpnfacade.PartitionKey]int{}, kicks: make(chan kick)}, nil
 }
 
 // Run refreshes when the store's snapshot is due (at once when there is
@@ -100,11 +109,16 @@ func New(source Source, st store.Store, opts Options) (*Refresher, error) {
 // until ctx is done. It returns nil when ctx is done: failures are logged,
 // never returned. When it returns, the per-partition metrics are cleared:
 // they describe the refreshes of a process while it runs them.
+//
+// While Run runs, Kick makes it refresh at once (after a refresh in
+// progress), and the schedule starts again from that refresh.
 func (r *Refresher) Run(ctx context.Context) error {
 	failures := 0
 	if m := r.opts.metrics; m != nil {
 		defer m.forget()
 	}
+	r.active.Store(true)
+	defer r.active.Store(false)
 	var first time.Duration
 	if view, err := r.store.Current(ctx); err == nil {
 		first = firstDelay(view.RefreshedAt, time.Now(), r.opts.interval)
@@ -115,13 +129,24 @@ func (r *Refresher) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(first)
 	defer timer.Stop()
+	r.setSchedule(failures, time.Now().Add(first))
+	if report := r.opts.report; report != nil {
+		report(ctx, r.Status())
+	}
 	for {
+		var kicked *kick
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
+		case k := <-r.kicks:
+			kicked = &k
 		}
-		allFailed, err := r.refreshNow(ctx)
+		out, err := r.refreshNow(ctx)
+		allFailed := out.allFailed
+		if kicked != nil {
+			kicked.done <- outcomeResult(out, err)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -147,6 +172,10 @@ func (r *Refresher) Run(ctx context.Context) error {
 			m.consecutiveFailures.Set(float64(failures))
 		}
 		timer.Reset(delay)
+		r.setSchedule(failures, time.Now().Add(delay))
+		if report := r.opts.report; report != nil {
+			report(ctx, r.Status())
+		}
 	}
 }
 
@@ -160,30 +189,38 @@ func (r *Refresher) RefreshNow(ctx context.Context) error {
 	return err
 }
 
-// refreshNow is RefreshNow, also reporting whether what it published was
-// only last good data: every partition's read failed.
-func (r *Refresher) refreshNow(ctx context.Context) (allFailed bool, err error) {
+// outcome is what one refresh left: the snapshot it published or confirmed,
+// whether that was a new version, and whether every partition's read
+// failed (what it published was only last good data).
+type outcome struct {
+	snap      *snapshot.Snapshot
+	changed   bool
+	allFailed bool
+}
+
+// refreshNow is RefreshNow, also returning the outcome.
+func (r *Refresher) refreshNow(ctx context.Context) (out outcome, err error) {
 	select {
 	case r.running <- struct{}{}:
 	case <-ctx.Done():
-		return false, fmt.Errorf("refresh: waiting for the refresh in progress: %w", context.Cause(ctx))
+		return outcome{}, fmt.Errorf("refresh: waiting for the refresh in progress: %w", context.Cause(ctx))
 	}
 	defer func() { <-r.running }()
 	ctx, span := r.opts.tracer.Start(ctx, "refresh")
 	defer span.End()
 	start := time.Now()
-	allFailed, err = r.refresh(ctx)
+	out, err = r.refresh(ctx)
 	if err != nil {
 		span.SetStatus(codes.Error, failureCause(err))
 		span.RecordError(err)
 	}
-	span.SetAttributes(attribute.Bool("vpnfacade.refresh.all_partitions_failed", allFailed))
+	span.SetAttributes(attribute.Bool("vpnfacade.refresh.all_partitions_failed", out.allFailed))
 	if r.opts.metrics != nil && ctx.Err() == nil {
 		// A refresh cut short by ctx (shutdown, or the lease lost) is
 		// not a failure of its own.
 		r.opts.metrics.observe(time.Since(start), err)
 	}
-	return allFailed, err
+	return out, err
 }
 
 // firstDelay is how long to wait before the first refresh when the current
@@ -204,19 +241,20 @@ type readResult struct {
 	at                time.Time // when the read completed
 }
 
-func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
+func (r *Refresher) refresh(ctx context.Context) (outcome, error) {
 	start := time.Now()
+	r.setAttempt(start)
 	if p, ok := r.source.(Preparer); ok {
 		pctx, cancel := context.WithTimeout(ctx, r.opts.readTimeout)
 		err := p.Prepare(pctx)
 		cancel()
 		if err != nil {
-			return false, fmt.Errorf("refresh: prepare the source: %w", err)
+			return outcome{}, fmt.Errorf("refresh: prepare the source: %w", err)
 		}
 	}
 	results := r.readAll(ctx)
 	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("refresh: %w", context.Cause(ctx))
+		return outcome{}, fmt.Errorf("refresh: %w", context.Cause(ctx))
 	}
 
 	var prev *snapshot.Snapshot
@@ -228,13 +266,13 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 		// Nothing published yet: every partition must read successfully.
 	default:
 		r.record(ctx, results, nil) // the reads' outcomes, without their last good data
-		return false, storeError{fmt.Errorf("refresh: read the current snapshot: %w", err)}
+		return outcome{}, storeError{fmt.Errorf("refresh: read the current snapshot: %w", err)}
 	}
 
 	r.record(ctx, results, prev)
 	pub, err := build(results, prev)
 	if err != nil {
-		return false, err
+		return outcome{}, err
 	}
 	// The content was read by the end of the last successful partition
 	// read, not by the end of the refresh, which on a busy machine comes
@@ -271,16 +309,16 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 			r.opts.logger.InfoContext(ctx, "snapshot confirmed unchanged",
 				"version", snap.Version, "endpoints", snap.Len(), "partitions", len(pub.Partitions), "stale_partitions", stale,
 				"duration", time.Since(start))
-			return stale > 0 && stale == len(pub.Partitions), nil
+			return outcome{snap: snap, allFailed: stale > 0 && stale == len(pub.Partitions)}, nil
 		}
 		if vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
-			return false, storeError{fmt.Errorf("refresh: confirm: %w", err)}
+			return outcome{}, storeError{fmt.Errorf("refresh: confirm: %w", err)}
 		}
 		r.opts.logger.DebugContext(ctx, "the snapshot moved on; publishing instead of confirming", "error", err)
 	}
 	snap, err := r.store.Publish(ctx, pub)
 	if err != nil {
-		return false, storeError{fmt.Errorf("refresh: publish: %w", err)}
+		return outcome{}, storeError{fmt.Errorf("refresh: publish: %w", err)}
 	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.Int64("vpnfacade.snapshot.version", int64(snap.Version)),
 		attribute.Int("vpnfacade.snapshot.endpoints", snap.Len()), attribute.Int("vpnfacade.snapshot.stale_partitions", stale))
@@ -288,7 +326,7 @@ func (r *Refresher) refresh(ctx context.Context) (allFailed bool, err error) {
 		"version", snap.Version, "endpoints", snap.Len(), "partitions", len(pub.Partitions), "stale_partitions", stale,
 		"added", len(pub.Diff.Added), "modified", len(pub.Diff.Modified), "deleted", len(pub.Diff.Deleted),
 		"duration", time.Since(start))
-	return stale > 0 && stale == len(pub.Partitions), nil
+	return outcome{snap: snap, changed: true, allFailed: stale > 0 && stale == len(pub.Partitions)}, nil
 }
 
 // readAll reads every partition, at most opts.concurrency at a time, each
@@ -339,6 +377,7 @@ func (r *Refresher) record(ctx context.Context, results []readResult, prev *snap
 	m := r.opts.metrics
 	for _, res := range results {
 		key := vpnfacade.PartitionKey{AccountID: res.accountID, Region: res.region}
+		r.setPartition(key, res.err, res.at)
 		if res.err == nil {
 			delete(r.failures, key)
 			if m != nil {
@@ -513,6 +552,11 @@ type Options struct {
 	// each partition read (the source's own spans, such as upstream's per
 	// page, and the store's below them); nil means no spans.
 	TracerProvider trace.TracerProvider
+	// Report, when set, is called with the refresher's Status when Run
+	// starts and after each refresh Run makes, on Run's goroutine: it
+	// should return promptly. The leader uses it to share its state with
+	// the other replicas. Nil: not reported.
+	Report func(ctx context.Context, s Status)
 }
 
 // Defaults of Options.
@@ -537,6 +581,7 @@ type options struct {
 	logger      *slog.Logger
 	metrics     *metrics // nil: not recorded
 	tracer      trace.Tracer
+	report      func(context.Context, Status) // nil: not reported
 }
 
 // resolve checks o and returns it with every default applied. It registers
@@ -552,6 +597,7 @@ func (o Options) resolve() (options, error) {
 		epoch:       o.Epoch,
 		logger:      o.Logger,
 		tracer:      tracing.Tracer(o.TracerProvider, scope),
+		report:      o.Report,
 	}
 	if r.jitter < 0 {
 		r.jitter = 0

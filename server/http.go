@@ -20,7 +20,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/vpnfacade/vpnfacade/access"
+	"github.com/vpnfacade/vpnfacade/admin"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/gen/vpnfacade/admin/v1/adminv1connect"
 	"github.com/vpnfacade/vpnfacade/tracing"
 )
 
@@ -113,6 +115,10 @@ type Options struct {
 	// access control is on: reads are Cache-Control: private and vary on
 	// Authorization. False, the default: reads are public.
 	Private bool
+	// Admin, when set, serves vpnfacade.admin.v1.AdminService (GetStatus,
+	// RefreshNow) through it. With Access, only admin principals may call
+	// it; without, it is open like the rest. Nil: not served.
+	Admin admin.Coordinator
 }
 
 // Defaults of Options.
@@ -207,12 +213,23 @@ func NewHandler(opts Options) http.Handler {
 	}
 	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(service, serviceOpts...))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{reader: opts.Reader}, handlerOpts...))
-	reflector := grpcreflect.NewStaticReflector(
+	services := []string{
 		clientvpnv1connect.ClientVpnServiceName,
 		grpchealth.HealthV1ServiceName,
 		grpcreflect.ReflectV1ServiceName,
 		grpcreflect.ReflectV1AlphaServiceName,
-	)
+	}
+	if opts.Admin != nil {
+		adminOpts := handlerOpts
+		if opts.Access != nil {
+			adminOpts = append(slices.Clone(handlerOpts), connect.WithInterceptors(&accessInterceptor{auth: opts.Access}, &adminInterceptor{auth: opts.Access}))
+		}
+		// RefreshNow answers before the connection's write deadline.
+		wait := max(time.Second, opts.ReadTimeout+opts.WriteTimeout-time.Second)
+		mux.Handle(adminv1connect.NewAdminServiceHandler(&AdminService{reader: opts.Reader, coord: opts.Admin, logger: opts.Logger, wait: wait}, adminOpts...))
+		services = append(services, adminv1connect.AdminServiceName)
+	}
+	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle("POST /{$}", ec2)

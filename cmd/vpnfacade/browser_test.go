@@ -17,6 +17,7 @@ import (
 
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
+	adminv1 "github.com/vpnfacade/vpnfacade/gen/vpnfacade/admin/v1"
 	"github.com/vpnfacade/vpnfacade/internal/prereq"
 )
 
@@ -329,6 +330,38 @@ func TestBrowserPage(t *testing.T) {
 			t.Errorf("the page is %v px wide in a 390 px window", w)
 		}
 		b.screenshot(t, tab, "narrow-details")
+	})
+
+	// The status panel shows GetStatus: the emulator's partitions with
+	// their endpoints, this replica's role; "Refresh now" forces a refresh
+	// and a second click within the interval is refused with its reason.
+	t.Run("status panel", func(t *testing.T) {
+		tab := b.tab(t)
+		b.open(t, tab, f.url+"/")
+		st, err := adminClients(f.url)["connect"].GetStatus(t.Context(), &adminv1.GetStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitText(t, tab, "#status-summary", regexp.MustCompile(`^Status: 2 partitions · leader `+regexp.QuoteMeta(st.GetReplica())+
+			` · this replica `+regexp.QuoteMeta(st.GetReplica())+` is solo \(in-memory store\)$`))
+		click(t, tab, "#status-summary")
+		var want []string
+		for _, p := range st.GetPartitions() {
+			want = append(want, fmt.Sprintf("%s/%s %d never-failed", p.GetAccountId(), p.GetRegion(), p.GetEndpoints()))
+		}
+		got := evalStrings(t, tab, `[...document.querySelectorAll('#status-partitions tbody tr')].map(tr =>
+			tr.dataset.partition + " " + tr.children[2].textContent + (tr.children[4].textContent === "" && tr.children[5].textContent === "0" ? " never-failed" : " failed"))`)
+		if len(want) != len(e2eRegions) || !slices.Equal(got, want) {
+			t.Errorf("status panel partitions = %q, want the API's %q", got, want)
+		}
+		if text := visibleText(t, tab, "#status-partitions tbody"); !strings.Contains(text, "s ago") {
+			t.Errorf("the partitions' last success is not shown as an age: %q", text)
+		}
+		click(t, tab, "#refresh-now")
+		waitText(t, tab, "#refresh-result", regexp.MustCompile(`^Refreshed by `+regexp.QuoteMeta(st.GetReplica())+`: snapshot \d+ \((new|unchanged)\)$`))
+		click(t, tab, "#refresh-now")
+		waitText(t, tab, "#refresh-result", regexp.MustCompile(`^ResourceExhausted: a refresh was forced less than 10s ago: retry in `))
+		b.screenshot(t, tab, "status-panel")
 	})
 }
 

@@ -31,6 +31,7 @@ type settings struct {
 	refreshInterval time.Duration
 	maxStaleness    time.Duration
 	leaseTTL        time.Duration
+	refreshNowMin   time.Duration
 	allowedOrigins  []string
 	tlsCert         string
 	tlsKey          string
@@ -131,6 +132,8 @@ Flags:
 	str(&refresh, "refresh-interval", "VPNFACADE_REFRESH_INTERVAL", "60s", "time between refreshes (jittered)")
 	str(&staleness, "max-staleness", "VPNFACADE_MAX_STALENESS", "1h", "refuse reads (Unavailable) when the snapshot is older than this; 0 serves any age")
 	str(&lease, "lease-ttl", "VPNFACADE_LEASE_TTL", "15s", "refresher leader lease duration in Redis; a dead leader is replaced within it")
+	var refreshNowMin string
+	str(&refreshNowMin, "refresh-now-min-interval", "VPNFACADE_REFRESH_NOW_MIN_INTERVAL", "10s", "at most one refresh forced by the admin service's RefreshNow per this interval, across the replicas; calls within it get ResourceExhausted with a retry hint")
 	envOf["demo"] = "VPNFACADE_DEMO"
 	fs.BoolVar(&c.demo, "demo", false, "run the built-in EC2 emulator with generated endpoints and read from it [VPNFACADE_DEMO]")
 	envOf["demo-count"] = "VPNFACADE_DEMO_COUNT"
@@ -184,6 +187,7 @@ Flags:
 		{"refresh-interval", refresh, &c.refreshInterval, false},
 		{"max-staleness", staleness, &c.maxStaleness, true},
 		{"lease-ttl", lease, &c.leaseTTL, false},
+		{"refresh-now-min-interval", refreshNowMin, &c.refreshNowMin, false},
 		{"read-timeout", readTimeout, &c.readTimeout, false},
 		{"write-timeout", writeTimeout, &c.writeTimeout, false},
 		{"shutdown-grace", grace, &c.shutdownGrace, false},

@@ -159,14 +159,19 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("configuring AWS access: %w", err)
 	}
 	var epoch atomic.Uint64 // fencing epoch of the term this process leads
+	status := &statusSetup{}
 	ref, err := refresher.New(source, st, refresher.Options{
 		Interval:       cfg.refreshInterval,
 		Epoch:          epoch.Load,
 		Logger:         logger.With("component", "refresher"),
 		Registerer:     registry,
 		TracerProvider: tracer,
+		Report:         status.report,
 	})
 	if err != nil {
+		return err
+	}
+	if err := status.open(cfg, st, elector, ref, registry); err != nil {
 		return err
 	}
 
@@ -212,6 +217,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Private: m.access != nil,
 
 		ListSharePerAddress: cfg.listShare,
+		Admin:               status.coord,
 	})
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -253,7 +259,7 @@ func (m *Main) Run(ctx context.Context) error {
 	refreshDone := make(chan struct{})
 	go func() {
 		defer close(refreshDone)
-		if err := runRefresher(refreshCtx, elector, ref, &epoch, logger); err != nil {
+		if err := runRefresher(refreshCtx, elector, ref, status.serve, &epoch, logger); err != nil {
 			m.failed <- fmt.Errorf("refresher: %w", err)
 		}
 	}()
@@ -323,12 +329,19 @@ func (m *Main) startTracing(ctx context.Context) (trace.TracerProvider, error) {
 }
 
 // runRefresher runs the refresher whenever this process is elected writer,
-// until ctx is done. The term's fencing epoch goes with every publish, so
-// that a deposed leader cannot overwrite newer data.
-func runRefresher(ctx context.Context, elector lease.Elector, ref *refresher.Refresher, epoch *atomic.Uint64, logger *slog.Logger) error {
+// until ctx is done, and beside it serve (forced refresh requests from
+// other replicas; nil when there are none). The term's fencing epoch goes
+// with every publish, so that a deposed leader cannot overwrite newer data.
+func runRefresher(ctx context.Context, elector lease.Elector, ref *refresher.Refresher, serve func(context.Context) error, epoch *atomic.Uint64, logger *slog.Logger) error {
 	return elector.Run(ctx, func(leadCtx context.Context, e uint64) error {
 		epoch.Store(e)
 		logger.Info("elected refresher", "epoch", e)
+		if serve != nil {
+			serveCtx, stopServe := context.WithCancel(leadCtx)
+			served := make(chan struct{})
+			go func() { defer close(served); _ = serve(serveCtx) }()
+			defer func() { stopServe(); <-served }()
+		}
 		err := ref.Run(leadCtx)
 		logger.Info("no longer the refresher", "epoch", e)
 		return err
