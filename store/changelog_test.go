@@ -25,6 +25,7 @@ type logStore interface {
 }
 
 func TestChangeLogMemory(t *testing.T) {
+	t.Parallel()
 	testChangeLog(t, func(length int) (logStore, logStore) {
 		m := store.NewMemoryOptions(store.MemoryOptions{ChangeLogLength: length})
 		return m, m
@@ -32,6 +33,7 @@ func TestChangeLogMemory(t *testing.T) {
 }
 
 func TestChangeLogRedis(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	n := 0
 	testChangeLog(t, func(length int) (logStore, logStore) {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestMemoryPublishAndRead(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	m := store.NewMemory()
 	if _, err := m.Current(ctx); vpnfacade.ErrorCodeOf(err) != vpnfacade.EUNAVAILABLE {

@@ -43,6 +43,7 @@ func currentVersion(ctx context.Context, s store.Store) uint64 {
 }
 
 func TestRedisRoundTrip10k(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "roundtrip")
@@ -121,6 +122,7 @@ func TestRedisRoundTrip10k(t *testing.T) {
 }
 
 func TestRedisKeysAndGrace(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "team-a")
@@ -168,6 +170,7 @@ func TestRedisKeysAndGrace(t *testing.T) {
 // TestRedisAnnouncementReachesFollowers checks the pub/sub path alone: a
 // follower that polls only once an hour still picks up each new version.
 func TestRedisAnnouncementReachesFollowers(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "announce")
@@ -186,6 +189,7 @@ func TestRedisAnnouncementReachesFollowers(t *testing.T) {
 }
 
 func TestRedisEmptySnapshot(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "empty")
@@ -208,6 +212,7 @@ func TestRedisEmptySnapshot(t *testing.T) {
 }
 
 func TestRedisStaleWriterRefused(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "fencing")
@@ -254,6 +259,7 @@ func TestRedisStaleWriterRefused(t *testing.T) {
 }
 
 func TestRedisConcurrentWritersNeverRegress(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	writers := []*store.Redis{storetest.Redis(t, srv.URL(), "race"), storetest.Redis(t, srv.URL(), "race")}
@@ -301,6 +307,7 @@ func TestRedisConcurrentWritersNeverRegress(t *testing.T) {
 // third publishes snapshots of different sizes: every listing, page after
 // page of one view, holds endpoints of one snapshot only, all of them.
 func TestRedisReadersNeverMixVersions(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	writer := storetest.Redis(t, srv.URL(), "mix")
@@ -391,6 +398,7 @@ func TestRedisReadersNeverMixVersions(t *testing.T) {
 }
 
 func TestRedisOutageServesMirror(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "outage")
@@ -470,6 +478,7 @@ func TestRedisOutageServesMirror(t *testing.T) {
 // snapshot is replaced half way, asking a different process for the later
 // pages: every endpoint present in both snapshots is listed exactly once.
 func TestRedisPagingAcrossRefreshAndProcesses(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "paging")
@@ -550,8 +559,10 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatalf("Publish on Redis Cluster: %v", err)
 	}
 	b := storetest.Redis(t, cluster.URL(), "clustered")
-	if v, err := b.Current(ctx); err != nil || v.Version != first.Version || v.Len() != 2000 {
-		t.Fatalf("warm start on Redis Cluster: version %d len %d, %v", v.Version, v.Len(), err)
+	if v, err := b.Current(ctx); err != nil {
+		t.Fatalf("warm start on Redis Cluster: %v", err)
+	} else if v.Version != first.Version || v.Len() != 2000 {
+		t.Fatalf("warm start on Redis Cluster: version %d len %d, want %d len 2000", v.Version, v.Len(), first.Version)
 	}
 	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(10, 14, "2"), Epoch: 1}); vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
 		t.Errorf("stale writer on Redis Cluster = %v, want ECONFLICT", err)
@@ -564,6 +575,7 @@ func TestRedisCluster(t *testing.T) {
 }
 
 func TestNewRedisRejectsBadOptions(t *testing.T) {
+	t.Parallel()
 	for name, opts := range map[string]store.RedisOptions{
 		"empty URL":           {},
 		"unknown scheme":      {URL: "http://127.0.0.1:6379"},
