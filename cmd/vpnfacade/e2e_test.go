@@ -138,7 +138,34 @@ type facade struct {
 
 // inProcessRedis serializes in-process services that use Redis: go-redis
 // logs through one process-wide logger, which each sets (see openStore).
-var inProcessRedis sync.Mutex
+// redisTurn names the test whose service holds it.
+var (
+	inProcessRedis sync.Mutex
+	redisTurnMu    sync.Mutex
+	redisTurn      string
+)
+
+// takeRedisTurn waits until no other in-process service uses Redis. A test
+// that needs two at once must run them as processes.
+func takeRedisTurn(t *testing.T) (release func()) {
+	t.Helper()
+	redisTurnMu.Lock()
+	holder := redisTurn
+	redisTurnMu.Unlock()
+	if holder == t.Name() {
+		t.Fatal("two in-process services on Redis at once: start them with startFacadeProcess")
+	}
+	inProcessRedis.Lock()
+	redisTurnMu.Lock()
+	redisTurn = t.Name()
+	redisTurnMu.Unlock()
+	return func() {
+		redisTurnMu.Lock()
+		redisTurn = ""
+		redisTurnMu.Unlock()
+		inProcessRedis.Unlock()
+	}
+}
 
 // startFacade runs vpnfacade in process against the sim (and Redis when
 // redisURL is set), as the binary would with the arguments and the
@@ -170,8 +197,7 @@ func startInProcess(t *testing.T, awsURL, accessKey string, args []string, confi
 	t.Helper()
 	f := &facade{t: t, log: &logBuffer{}, done: make(chan struct{}), release: func() {}}
 	if slices.Contains(args, "--redis-url") {
-		inProcessRedis.Lock()
-		f.release = inProcessRedis.Unlock
+		f.release = takeRedisTurn(t)
 	}
 	f.main = facadecmd.NewMain(f.log, func(string) string { return "" })
 	f.main.ConfigureUpstream(func(c *upstream.Options) {

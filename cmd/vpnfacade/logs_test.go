@@ -106,7 +106,9 @@ var pprofLine = regexp.MustCompile(`"msg":"pprof listening","addr":"(http://[^"]
 // line the process wrote: one JSON object with unique keys, durations as
 // strings, and never the password (nor on the pprof command line page).
 func TestLogsAreJSONWithoutSecrets(t *testing.T) {
-	t.Parallel()
+	// Not in parallel: whether a refresh fails on the killed Redis before
+	// the lease is found lost (which ends the term without a failed
+	// refresh) is a race that the other tests' load tipped once.
 	const password = "Redis-Pw-7f3a9c"
 	srv := redistest.Start(t, "--requirepass", password)
 	redisURL := "redis://:" + password + "@" + srv.Addr()
