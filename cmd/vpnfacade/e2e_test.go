@@ -41,35 +41,57 @@ const commandName = "vpnfacade"
 // facadeBin is the vpnfacade command the process tests run: this test
 // binary, linked under the command's name. It runs the command's main,
 // signals, exit codes and stderr included, and needs no second build.
-var facadeBin string
+// Under the race detector, which slows the command several times and so
+// shifts the timing of leases and refreshes that the process tests rely on,
+// it is the command built apart, without the detector, in the background.
+var (
+	facadeBin      string
+	facadeBuilt    = make(chan struct{})
+	facadeBuildErr error
+)
 
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == commandName {
 		facadecmd.RunCommand()
 		os.Exit(0)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	dir, err := os.MkdirTemp("", "vpnfacade-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	facadeBin = filepath.Join(dir, commandName)
-	if err := os.Symlink(exe, facadeBin); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if raceEnabled {
+		go func() {
+			defer close(facadeBuilt)
+			facadeBin, facadeBuildErr = proctest.Build(dir, "github.com/vpnfacade/vpnfacade/cmd/vpnfacade")
+		}()
+	} else {
+		exe, err := os.Executable()
+		if err == nil {
+			facadeBin = filepath.Join(dir, commandName)
+			err = os.Symlink(exe, facadeBin)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		close(facadeBuilt)
 	}
 	code := m.Run()
+	<-facadeBuilt
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// facadeBinary returns the vpnfacade command.
-func facadeBinary(testing.TB) string { return facadeBin }
+// facadeBinary returns the vpnfacade command, once it is built.
+func facadeBinary(t testing.TB) string {
+	t.Helper()
+	<-facadeBuilt
+	if facadeBuildErr != nil {
+		t.Fatal(facadeBuildErr)
+	}
+	return facadeBin
+}
 
 // e2eRegions and e2eAccount describe the emulated AWS the tests read.
 var e2eRegions = []string{"eu-west-1", "us-east-1"}
