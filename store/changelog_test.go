@@ -25,7 +25,6 @@ type logStore interface {
 }
 
 func TestChangeLogMemory(t *testing.T) {
-	t.Parallel()
 	testChangeLog(t, func(length int) (logStore, logStore) {
 		m := store.NewMemoryOptions(store.MemoryOptions{ChangeLogLength: length})
 		return m, m
@@ -33,7 +32,6 @@ func TestChangeLogMemory(t *testing.T) {
 }
 
 func TestChangeLogRedis(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	n := 0
 	testChangeLog(t, func(length int) (logStore, logStore) {

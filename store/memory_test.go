@@ -10,7 +10,6 @@ import (
 )
 
 func TestMemoryPublishAndRead(t *testing.T) {
-	t.Parallel()
 	ctx := t.Context()
 	m := store.NewMemory()
 	if _, err := m.Current(ctx); vpnfacade.ErrorCodeOf(err) != vpnfacade.EUNAVAILABLE {

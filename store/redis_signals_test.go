@@ -19,7 +19,6 @@ import (
 // TestRedisURLErrorsHideThePassword: whatever is wrong with --redis-url,
 // the error names the problem without the credentials.
 func TestRedisURLErrorsHideThePassword(t *testing.T) {
-	t.Parallel()
 	const pw = "s3cr3t-Pw"
 	for name, url := range map[string]string{
 		"bad port":                      "redis://:" + pw + "@127.0.0.1:notaport",
@@ -82,7 +81,6 @@ func publication(n int, epoch uint64) store.Publication {
 // publish; the error names the lack of memory (not an unreachable store),
 // and the snapshot already served is marked stale until a publish works.
 func TestRedisOutOfMemoryPublishSaysSo(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	r, _ := loggedStore(t, srv.URL(), "oom")
@@ -127,7 +125,6 @@ func TestRedisOutOfMemoryPublishSaysSo(t *testing.T) {
 // mirror keeps serving and the log says the keys are gone (not that Redis
 // cannot be read).
 func TestRedisFlushedKeysAreNamed(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	r, logs := loggedStore(t, srv.URL(), "flush")
@@ -152,7 +149,6 @@ func TestRedisFlushedKeysAreNamed(t *testing.T) {
 // TestRedisDownWithoutSnapshotSaysUnavailable: with no snapshot loaded,
 // an unreachable Redis is not logged as "serving the mirrored snapshot".
 func TestRedisDownWithoutSnapshotSaysUnavailable(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	url := srv.URL()
 	srv.Kill()

@@ -43,7 +43,6 @@ func currentVersion(ctx context.Context, s store.Store) uint64 {
 }
 
 func TestRedisRoundTrip10k(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "roundtrip")
@@ -122,7 +121,6 @@ func TestRedisRoundTrip10k(t *testing.T) {
 }
 
 func TestRedisKeysAndGrace(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "team-a")
@@ -170,7 +168,6 @@ func TestRedisKeysAndGrace(t *testing.T) {
 // TestRedisAnnouncementReachesFollowers checks the pub/sub path alone: a
 // follower that polls only once an hour still picks up each new version.
 func TestRedisAnnouncementReachesFollowers(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "announce")
@@ -189,7 +186,6 @@ func TestRedisAnnouncementReachesFollowers(t *testing.T) {
 }
 
 func TestRedisEmptySnapshot(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "empty")
@@ -212,7 +208,6 @@ func TestRedisEmptySnapshot(t *testing.T) {
 }
 
 func TestRedisStaleWriterRefused(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "fencing")
@@ -259,7 +254,6 @@ func TestRedisStaleWriterRefused(t *testing.T) {
 }
 
 func TestRedisConcurrentWritersNeverRegress(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	writers := []*store.Redis{storetest.Redis(t, srv.URL(), "race"), storetest.Redis(t, srv.URL(), "race")}
@@ -307,7 +301,6 @@ func TestRedisConcurrentWritersNeverRegress(t *testing.T) {
 // third publishes snapshots of different sizes: every listing, page after
 // page of one view, holds endpoints of one snapshot only, all of them.
 func TestRedisReadersNeverMixVersions(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	writer := storetest.Redis(t, srv.URL(), "mix")
@@ -398,7 +391,6 @@ func TestRedisReadersNeverMixVersions(t *testing.T) {
 }
 
 func TestRedisOutageServesMirror(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "outage")
@@ -478,7 +470,6 @@ func TestRedisOutageServesMirror(t *testing.T) {
 // snapshot is replaced half way, asking a different process for the later
 // pages: every endpoint present in both snapshots is listed exactly once.
 func TestRedisPagingAcrossRefreshAndProcesses(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	a := storetest.Redis(t, srv.URL(), "paging")
@@ -575,7 +566,6 @@ func TestRedisCluster(t *testing.T) {
 }
 
 func TestNewRedisRejectsBadOptions(t *testing.T) {
-	t.Parallel()
 	for name, opts := range map[string]store.RedisOptions{
 		"empty URL":           {},
 		"unknown scheme":      {URL: "http://127.0.0.1:6379"},

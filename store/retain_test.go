@@ -16,7 +16,6 @@ import (
 // succession, well within the grace period: Redis keeps the current one
 // and at most Retain superseded ones, the newest.
 func TestSupersededVersionsAreBoundedByCount(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	st := storetest.Open(t, store.RedisOptions{URL: srv.URL(), Namespace: "retain", Grace: time.Hour, Retain: 2})
 	var versions []uint64
@@ -51,7 +50,6 @@ func TestSupersededVersionsAreBoundedByCount(t *testing.T) {
 // (every partition failed keeps the data's time). Another process's mirror
 // takes both, without a new version.
 func TestConfirmationReachesOtherMirrors(t *testing.T) {
-	t.Parallel()
 	srv := redistest.Start(t)
 	writer := storetest.Redis(t, srv.URL(), "confirm-mirror")
 	reader := storetest.Redis(t, srv.URL(), "confirm-mirror")

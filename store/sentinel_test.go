@@ -14,7 +14,6 @@ import (
 // sentinel and SentinelMaster the monitored master, as --redis-url and
 // --redis-sentinel-master do.
 func TestRedisSentinel(t *testing.T) {
-	t.Parallel()
 	master := redistest.Start(t)
 	sentinel := redistest.StartSentinel(t, master, "vpnfacade-master")
 	ctx := t.Context()
