@@ -215,6 +215,7 @@ func neverReading(ip string) *http.Client {
 // endpoint, while another address's calls are served; its slots come back
 // when it leaves.
 func TestListSharePerAddress(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	s := startSim(t, 30, ec2sim.Options{})
