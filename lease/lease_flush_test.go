@@ -17,6 +17,7 @@ import (
 // TestLeaseFlushedKeysAreNamed: FLUSHALL removes the lease key; the holder
 // steps down saying the key is gone, not that another holder took it.
 func TestLeaseFlushedKeysAreNamed(t *testing.T) {
+	t.Parallel()
 	const ttl = 900 * time.Millisecond
 	srv := redistest.Start(t)
 	st := storetest.Redis(t, srv.URL(), "flushed")

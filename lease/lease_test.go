@@ -122,6 +122,7 @@ func assertFenced(t *testing.T, ctx context.Context, url, namespace string, old 
 }
 
 func TestLeaseOneLeaderAtATime(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	const ttl = time.Second
@@ -218,6 +219,7 @@ func TestLeaseOneLeaderAtATime(t *testing.T) {
 }
 
 func TestLeaseReleasedOnCancelIsTakenOverAtOnce(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	// A long TTL: taking over within it shows the lease was released, not
@@ -262,6 +264,7 @@ func TestLeaseReleasedOnCancelIsTakenOverAtOnce(t *testing.T) {
 }
 
 func TestLeaseLostLeaderStepsDownAndIsFenced(t *testing.T) {
+	t.Parallel()
 	const ttl = 900 * time.Millisecond
 	for _, tc := range []struct {
 		name      string
@@ -333,6 +336,7 @@ func TestLeaseLostLeaderStepsDownAndIsFenced(t *testing.T) {
 }
 
 func TestLeaseOnRedisCluster(t *testing.T) {
+	t.Parallel()
 	cluster := redistest.StartCluster(t, 3)
 	ctx := t.Context()
 	const ttl = 900 * time.Millisecond
@@ -356,6 +360,7 @@ func TestLeaseOnRedisCluster(t *testing.T) {
 }
 
 func TestLeaseEpochNeverGoesBackwards(t *testing.T) {
+	t.Parallel()
 	const ttl = 600 * time.Millisecond
 	t.Run("redis restarted empty", func(t *testing.T) {
 		srv := redistest.Start(t)
@@ -398,6 +403,7 @@ func TestLeaseEpochNeverGoesBackwards(t *testing.T) {
 }
 
 func TestLeaseRun(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := t.Context()
 	st := storetest.Redis(t, srv.URL(), "run")

@@ -6,6 +6,7 @@ import (
 )
 
 func TestFirstDelayWaitsUntilTheSnapshotIsDue(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		age, want time.Duration

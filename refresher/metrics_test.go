@@ -13,6 +13,7 @@ import (
 )
 
 func TestMetricsCountRefreshesByResult(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	src := threePartitions()
 	r := mustNew(t, src, store.NewMemory(), Options{Registerer: reg})

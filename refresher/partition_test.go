@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,62 +68,65 @@ func (s *preparingSource) prepareCalls() int {
 // partitions it revealed are read and published. Prepare is called before
 // every refresh.
 func TestPrepareFailureIsRetriedWithTheBackoff(t *testing.T) {
-	fixed := threePartitions()
-	fixed.parts = [][2]string{pB1} // the role's partition, known from the start
-	src := &preparingSource{fixedSource: fixed, hidden: [][2]string{pA1, pA2}, failing: errors.New("STS: connection refused")}
-	logs, logger := newLog()
-	reg := prometheus.NewRegistry()
-	st := store.NewMemory()
-	r := mustNew(t, src, st, Options{Interval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, Logger: logger, Registerer: reg})
-	m := r.opts.metrics
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error)
-	go func() { done <- r.Run(ctx) }()
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		fixed := threePartitions()
+		fixed.parts = [][2]string{pB1} // the role's partition, known from the start
+		src := &preparingSource{fixedSource: fixed, hidden: [][2]string{pA1, pA2}, failing: errors.New("STS: connection refused")}
+		logs, logger := newLog()
+		reg := prometheus.NewRegistry()
+		st := store.NewMemory()
+		r := mustNew(t, src, st, Options{Interval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, Logger: logger, Registerer: reg})
+		m := r.opts.metrics
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
 
-	waitFor(t, "three failed attempts", func() bool { return len(logs.JSONLines(t, "refresh failed; retrying after a backoff")) >= 3 })
-	if v := testutil.ToFloat64(m.consecutiveFailures); v < 2 {
-		t.Errorf("consecutive failures gauge = %v while Prepare fails, want at least 2", v)
-	}
-	fixed.mu.Lock()
-	reads := fixed.reads
-	fixed.mu.Unlock()
-	if reads != 0 {
-		t.Errorf("%d partition reads while Prepare failed, want none", reads)
-	}
-	for i, l := range logs.JSONLines(t, "refresh failed; retrying after a backoff") {
-		if e, _ := l["error"].(string); e != "refresh: prepare the source: STS: connection refused" {
-			t.Errorf("failure %d logged error %q", i, e)
+		waitFor(t, "three failed attempts", func() bool { return len(logs.JSONLines(t, "refresh failed; retrying after a backoff")) >= 3 })
+		if v := testutil.ToFloat64(m.consecutiveFailures); v < 2 {
+			t.Errorf("consecutive failures gauge = %v while Prepare fails, want at least 2", v)
 		}
-		if n, _ := l["consecutive_failures"].(float64); int(n) != i+1 {
-			t.Errorf("failure %d logged consecutive_failures %v", i, l["consecutive_failures"])
+		fixed.mu.Lock()
+		reads := fixed.reads
+		fixed.mu.Unlock()
+		if reads != 0 {
+			t.Errorf("%d partition reads while Prepare failed, want none", reads)
 		}
-	}
-	if _, err := st.Current(t.Context()); err == nil {
-		t.Fatal("a snapshot was published while Prepare failed")
-	}
+		for i, l := range logs.JSONLines(t, "refresh failed; retrying after a backoff") {
+			if e, _ := l["error"].(string); e != "refresh: prepare the source: STS: connection refused" {
+				t.Errorf("failure %d logged error %q", i, e)
+			}
+			if n, _ := l["consecutive_failures"].(float64); int(n) != i+1 {
+				t.Errorf("failure %d logged consecutive_failures %v", i, l["consecutive_failures"])
+			}
+		}
+		if _, err := st.Current(t.Context()); err == nil {
+			t.Fatal("a snapshot was published while Prepare failed")
+		}
 
-	src.setFailing(nil)
-	waitFor(t, "a snapshot once Prepare succeeds", func() bool { _, err := st.Current(t.Context()); return err == nil })
-	v := current(t, st)
-	if got := keys(v.Snapshot); len(got) != 3 {
-		t.Errorf("published %v, want the 3 endpoints of the revealed and the known partitions", got)
-	}
-	if n := len(v.Snapshot.Partitions); n != 3 {
-		t.Errorf("published %d partitions, want 3", n)
-	}
-	calls := src.prepareCalls()
-	if err := r.RefreshNow(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if src.prepareCalls() != calls+1 {
-		t.Errorf("Prepare was not called before a later refresh")
-	}
-	cancel()
-	<-done
-	if v := testutil.ToFloat64(m.consecutiveFailures); v != 0 {
-		t.Errorf("consecutive failures gauge = %v after Run ended, want 0", v)
-	}
+		src.setFailing(nil)
+		waitFor(t, "a snapshot once Prepare succeeds", func() bool { _, err := st.Current(t.Context()); return err == nil })
+		v := current(t, st)
+		if got := keys(v.Snapshot); len(got) != 3 {
+			t.Errorf("published %v, want the 3 endpoints of the revealed and the known partitions", got)
+		}
+		if n := len(v.Snapshot.Partitions); n != 3 {
+			t.Errorf("published %d partitions, want 3", n)
+		}
+		calls := src.prepareCalls()
+		if err := r.RefreshNow(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if src.prepareCalls() != calls+1 {
+			t.Errorf("Prepare was not called before a later refresh")
+		}
+		cancel()
+		<-done
+		if v := testutil.ToFloat64(m.consecutiveFailures); v != 0 {
+			t.Errorf("consecutive failures gauge = %v after Run ended, want 0", v)
+		}
+	})
 }
 
 // TestPartitionStateInLogAndMetrics: each failed read of a partition is
@@ -130,6 +134,7 @@ func TestPrepareFailureIsRetriedWithTheBackoff(t *testing.T) {
 // gauges say the same, and a success resets them. When Run ends (the
 // process no longer refreshes), the per-partition series go away.
 func TestPartitionStateInLogAndMetrics(t *testing.T) {
+	t.Parallel()
 	logs, logger := newLog()
 	src, st := threePartitions(), store.NewMemory()
 	r := mustNew(t, src, st, Options{Logger: logger, Registerer: prometheus.NewRegistry()})

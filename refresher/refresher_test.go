@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -164,6 +165,7 @@ func partition(t *testing.T, s *snapshot.Snapshot, account, region string) snaps
 }
 
 func TestRefreshPublishesEveryPartition(t *testing.T) {
+	t.Parallel()
 	src, st := threePartitions(), store.NewMemory()
 	r := mustNew(t, src, st, Options{})
 	before := time.Now()
@@ -195,6 +197,7 @@ func TestRefreshPublishesEveryPartition(t *testing.T) {
 }
 
 func TestFailedPartitionKeepsLastGoodDataMarkedStale(t *testing.T) {
+	t.Parallel()
 	src, st := threePartitions(), store.NewMemory()
 	r := mustNew(t, src, st, Options{})
 	if err := r.RefreshNow(t.Context()); err != nil {
@@ -257,6 +260,7 @@ func TestFailedPartitionKeepsLastGoodDataMarkedStale(t *testing.T) {
 }
 
 func TestFailedPartitionWithoutEarlierDataPublishesNothing(t *testing.T) {
+	t.Parallel()
 	src, st := threePartitions(), store.NewMemory()
 	src.setFail(acctB, "eu-west-1", errors.New("AuthFailure"))
 	r := mustNew(t, src, st, Options{})
@@ -290,6 +294,7 @@ func TestFailedPartitionWithoutEarlierDataPublishesNothing(t *testing.T) {
 }
 
 func TestDiffAgainstPreviousSnapshot(t *testing.T) {
+	t.Parallel()
 	src, st := threePartitions(), store.NewMemory()
 	r := mustNew(t, src, st, Options{})
 	if err := r.RefreshNow(t.Context()); err != nil {
@@ -348,6 +353,7 @@ func (s *recordingStore) Publish(ctx context.Context, pub store.Publication) (*s
 }
 
 func TestInconsistentReadCountsAsFailure(t *testing.T) {
+	t.Parallel()
 	for name, eps := range map[string][]*clientvpnv1.ClientVpnEndpoint{
 		"other partition": {endpoint(acctB, "eu-west-1", "cvpn-endpoint-x", "")},
 		"duplicate id":    {endpoint(acctA, "eu-west-1", "cvpn-endpoint-x", ""), endpoint(acctA, "eu-west-1", "cvpn-endpoint-x", "")},
@@ -365,6 +371,7 @@ func TestInconsistentReadCountsAsFailure(t *testing.T) {
 }
 
 func TestRefreshesNeverOverlapAndConcurrencyIsBounded(t *testing.T) {
+	t.Parallel()
 	var parts [][2]string
 	for i := range 8 {
 		parts = append(parts, [2]string{acctA, fmt.Sprintf("eu-test-%d", i+1)})
@@ -400,98 +407,111 @@ func TestRefreshesNeverOverlapAndConcurrencyIsBounded(t *testing.T) {
 }
 
 func TestRunRefreshesOnInterval(t *testing.T) {
-	src, st := threePartitions(), store.NewMemory()
-	r := mustNew(t, src, st, Options{Interval: 10 * time.Millisecond})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- r.Run(ctx) }()
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src, st := threePartitions(), store.NewMemory()
+		r := mustNew(t, src, st, Options{Interval: 10 * time.Millisecond})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
 
-	var refreshedAt []time.Time // distinct refresh times seen
-	waitFor(t, "three refreshes", func() bool {
-		v, err := st.Current(t.Context())
-		if err == nil && (len(refreshedAt) == 0 || !v.RefreshedAt.Equal(refreshedAt[len(refreshedAt)-1])) {
-			refreshedAt = append(refreshedAt, v.RefreshedAt)
+		var refreshedAt []time.Time // distinct refresh times seen
+		waitFor(t, "three refreshes", func() bool {
+			v, err := st.Current(t.Context())
+			if err == nil && (len(refreshedAt) == 0 || !v.RefreshedAt.Equal(refreshedAt[len(refreshedAt)-1])) {
+				refreshedAt = append(refreshedAt, v.RefreshedAt)
+			}
+			return len(refreshedAt) >= 3
+		})
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run returned %v after cancel, want nil", err)
 		}
-		return len(refreshedAt) >= 3
 	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run returned %v after cancel, want nil", err)
-	}
 }
 
 func TestRunBacksOffAfterFailuresThenRecovers(t *testing.T) {
-	src, st := threePartitions(), store.NewMemory()
-	src.setFail(acctA, "eu-west-1", errors.New("region down"))
-	r := mustNew(t, src, st, Options{Interval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond})
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error)
-	go func() { done <- r.Run(ctx) }()
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src, st := threePartitions(), store.NewMemory()
+		src.setFail(acctA, "eu-west-1", errors.New("region down"))
+		r := mustNew(t, src, st, Options{Interval: time.Hour, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
 
-	waitFor(t, "several failed attempts", func() bool {
-		src.mu.Lock()
-		defer src.mu.Unlock()
-		return src.reads >= 3*5
+		waitFor(t, "several failed attempts", func() bool {
+			src.mu.Lock()
+			defer src.mu.Unlock()
+			return src.reads >= 3*5
+		})
+		if _, err := st.Current(t.Context()); err == nil {
+			t.Fatal("a snapshot was published while a partition with no earlier data failed")
+		}
+		src.setFail(acctA, "eu-west-1", nil)
+		waitFor(t, "a snapshot after recovery", func() bool {
+			_, err := st.Current(t.Context())
+			return err == nil
+		})
+		cancel()
+		<-done
 	})
-	if _, err := st.Current(t.Context()); err == nil {
-		t.Fatal("a snapshot was published while a partition with no earlier data failed")
-	}
-	src.setFail(acctA, "eu-west-1", nil)
-	waitFor(t, "a snapshot after recovery", func() bool {
-		_, err := st.Current(t.Context())
-		return err == nil
-	})
-	cancel()
-	<-done
 }
 
 func TestRunStopsPromptlyOnCancel(t *testing.T) {
-	src, st := threePartitions(), store.NewMemory()
-	src.delay = time.Hour // every read blocks until its context ends
-	r := mustNew(t, src, st, Options{})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- r.Run(ctx) }()
-	waitFor(t, "reads in progress", func() bool {
-		src.mu.Lock()
-		defer src.mu.Unlock()
-		return src.active > 0
-	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run returned %v, want nil", err)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src, st := threePartitions(), store.NewMemory()
+		src.delay = time.Hour // every read blocks until its context ends
+		r := mustNew(t, src, st, Options{})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
+		waitFor(t, "reads in progress", func() bool {
+			src.mu.Lock()
+			defer src.mu.Unlock()
+			return src.active > 0
+		})
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v, want nil", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return within 10 s of its context being cancelled")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10 s of its context being cancelled")
-	}
-	if _, err := st.Current(t.Context()); err == nil {
-		t.Error("a cancelled refresh published a snapshot")
-	}
+		if _, err := st.Current(t.Context()); err == nil {
+			t.Error("a cancelled refresh published a snapshot")
+		}
+	})
 }
 
 func TestRefreshNowWaitsForRunningRefreshUntilContextEnds(t *testing.T) {
-	src, st := threePartitions(), store.NewMemory()
-	src.delay = time.Hour
-	r := mustNew(t, src, st, Options{})
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go r.RefreshNow(ctx) //nolint:errcheck // cancelled below
-	waitFor(t, "a refresh in progress", func() bool {
-		src.mu.Lock()
-		defer src.mu.Unlock()
-		return src.active > 0
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		src, st := threePartitions(), store.NewMemory()
+		src.delay = time.Hour
+		r := mustNew(t, src, st, Options{})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go r.RefreshNow(ctx) //nolint:errcheck // cancelled below
+		waitFor(t, "a refresh in progress", func() bool {
+			src.mu.Lock()
+			defer src.mu.Unlock()
+			return src.active > 0
+		})
+		short, cancelShort := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancelShort()
+		if err := r.RefreshNow(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("RefreshNow during another refresh = %v, want it to wait and then fail with its deadline", err)
+		}
 	})
-	short, cancelShort := context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancelShort()
-	if err := r.RefreshNow(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("RefreshNow during another refresh = %v, want it to wait and then fail with its deadline", err)
-	}
 }
 
 func TestEpochIsPublishedAndFencingRefusals(t *testing.T) {
+	t.Parallel()
 	src, st := threePartitions(), store.NewMemory()
 	// Another writer published with epoch 7.
 	if _, err := st.Publish(t.Context(), store.Publication{RefreshedAt: time.Now(), Epoch: 7}); err != nil {
@@ -508,6 +528,7 @@ func TestEpochIsPublishedAndFencingRefusals(t *testing.T) {
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
+	t.Parallel()
 	src, st := threePartitions(), store.NewMemory()
 	for _, c := range []struct {
 		field string
@@ -532,6 +553,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func TestBackoffAndIntervalStayInBounds(t *testing.T) {
+	t.Parallel()
 	o, err := Options{MinBackoff: time.Second, MaxBackoff: time.Minute}.resolve()
 	if err != nil {
 		t.Fatal(err)

@@ -40,6 +40,7 @@ func (g *gatedStore) Current(ctx context.Context) (store.View, error) {
 }
 
 func TestExpensiveCallsAreShedBeyondTheLimitWhileGetsFlow(t *testing.T) {
+	t.Parallel()
 	const limit = 2
 	mem := store.NewMemory()
 	eps := fixture(20)

@@ -93,6 +93,7 @@ func newEnv(t *testing.T, endpoints []*clientvpnv1.ClientVpnEndpoint, maxStalene
 }
 
 func TestListEveryPageOnEveryProtocol(t *testing.T) {
+	t.Parallel()
 	eps := fixture(257)
 	e := newEnv(t, slices.Clone(eps), 0)
 	for name, c := range e.clients {
@@ -131,6 +132,7 @@ func TestListEveryPageOnEveryProtocol(t *testing.T) {
 }
 
 func TestListDefaultsAndFilters(t *testing.T) {
+	t.Parallel()
 	eps := fixture(1200)
 	e := newEnv(t, slices.Clone(eps), 0)
 	c := e.clients["connect"]
@@ -175,6 +177,7 @@ func TestListDefaultsAndFilters(t *testing.T) {
 }
 
 func TestGetAndAgeHeader(t *testing.T) {
+	t.Parallel()
 	eps := fixture(10)
 	e := newEnv(t, slices.Clone(eps), 0)
 	for name, c := range e.clients {
@@ -200,6 +203,7 @@ func TestGetAndAgeHeader(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	eps := fixture(30)
 	e := newEnv(t, slices.Clone(eps), 0)
 	page, err := e.clients["connect"].ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 5, Filters: []*clientvpnv1.Filter{{Name: "tag:team", Values: []string{"net"}}}})
@@ -285,6 +289,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestUnavailableBeforeFirstSnapshotAndWhenTooOld(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil, time.Second)
 	health := grpchealth.NewClient(h2cClient(), e.url, connect.WithGRPC())
 	for name, c := range e.clients {
@@ -313,6 +318,7 @@ func TestUnavailableBeforeFirstSnapshotAndWhenTooOld(t *testing.T) {
 }
 
 func TestCORSPreflight(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fixture(1), 0)
 	req, _ := http.NewRequest(http.MethodOptions, e.url+clientvpnv1connect.ClientVpnServiceListClientVpnEndpointsProcedure, nil)
 	req.Header.Set("Origin", "https://console.example.test")

@@ -17,6 +17,7 @@ import (
 // TestCompressionPolicy: a single endpoint is sent as is; a page is gzipped
 // for clients that accept it, and decodes to the same answer.
 func TestCompressionPolicy(t *testing.T) {
+	t.Parallel()
 	eps := fixture(150)
 	e := newEnv(t, slices.Clone(eps), 0)
 	call := func(procedure string, req proto.Message) (*http.Response, []byte) {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestStreamingProceduresComeFromTheDescriptors(t *testing.T) {
+	t.Parallel()
 	got := streamingProcedures(clientvpnv1connect.ClientVpnServiceName, "no.such.Service")
 	for _, p := range []string{
 		"/" + grpchealth.HealthV1ServiceName + "/Watch",

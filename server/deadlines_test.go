@@ -42,6 +42,7 @@ func serveWith(t *testing.T, eps []*clientvpnv1.ClientVpnEndpoint, opts server.O
 // nothing, over HTTP/1.1 and HTTP/2, to a Connect procedure and to the EC2
 // endpoint: the server gives up on each.
 func TestSlowBodiesAreCutAtTheReadTimeout(t *testing.T) {
+	t.Parallel()
 	url := serveWith(t, fixture(10), server.Options{ReadTimeout: 100 * time.Millisecond})
 	addr := strings.TrimPrefix(url, "http://")
 	targets := map[string]string{
@@ -95,6 +96,7 @@ func TestSlowBodiesAreCutAtTheReadTimeout(t *testing.T) {
 // reads it. The call holds its admission slot, so other Lists are shed,
 // until the write timeout cuts it off; then Lists are served again.
 func TestSlowReaderIsCutAtTheWriteTimeout(t *testing.T) {
+	t.Parallel()
 	eps := fixture(1000)
 	for _, e := range eps {
 		e.Description = proto.String(strings.Repeat("d", 8<<10))
@@ -154,6 +156,7 @@ func TestSlowReaderIsCutAtTheWriteTimeout(t *testing.T) {
 }
 
 func TestConnectGETWithBadBase64IsInvalidArgument(t *testing.T) {
+	t.Parallel()
 	url := serveWith(t, fixture(10), server.Options{})
 	msg, _ := proto.Marshal(&clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 5})
 	path := url + "/clientvpn.v1.ClientVpnService/ListClientVpnEndpoints?connect=v1&encoding=proto&base64=1&message="

@@ -37,6 +37,7 @@ func postForm(h http.Handler, body string) *httptest.ResponseRecorder {
 }
 
 func TestEC2Errors(t *testing.T) {
+	t.Parallel()
 	h := newEC2Handler(t)
 	cases := []struct {
 		body   string

@@ -16,6 +16,7 @@ import (
 // endpoints whether it names AWS's spelling or the contract's enum name, and
 // refuses anything else with the allowed values, on every protocol.
 func TestEnumFiltersTakeBothSpellings(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, generated(t, 200), 0)
 	cases := []struct{ name, aws, enum string }{
 		{"transport-protocol", "udp", "TRANSPORT_PROTOCOL_UDP"},
@@ -46,6 +47,7 @@ func TestEnumFiltersTakeBothSpellings(t *testing.T) {
 // TestInvalidArgumentCarriesBadRequest: an invalid field comes with the
 // ecosystem's machine-readable google.rpc.BadRequest detail naming it.
 func TestInvalidArgumentCarriesBadRequest(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, generated(t, 20), 0)
 	for client, c := range env.clients {
 		_, err := c.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{NextToken: "garbage"})

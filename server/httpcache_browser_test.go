@@ -88,6 +88,7 @@ func (l *statusLog) waitFor(ctx context.Context, t *testing.T, status int) {
 // with 304. RefreshInterval is left 0, so answers are no-cache and the
 // browser must revalidate rather than reuse them silently.
 func TestBrowserPageRevalidates(t *testing.T) {
+	t.Parallel()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("this test needs chromium on PATH (apt-get install chromium): %v", err)

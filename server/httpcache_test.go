@@ -94,6 +94,7 @@ func maxAge(t *testing.T, cc string) int {
 }
 
 func TestGetETagRevalidation(t *testing.T) {
+	t.Parallel()
 	refreshedAt := time.Now().Add(-3 * time.Second).Truncate(time.Millisecond)
 	e := newCacheEnv(t, refreshedAt, server.Options{RefreshInterval: time.Minute})
 	u := e.listURL("json", `{"maxResults":50}`)
@@ -191,6 +192,7 @@ func TestGetETagRevalidation(t *testing.T) {
 }
 
 func TestMaxAgeNeverPastNextRefresh(t *testing.T) {
+	t.Parallel()
 	const interval = time.Minute
 	for _, ago := range []time.Duration{0, time.Second, 30 * time.Second, 59 * time.Second, 59*time.Second + 900*time.Millisecond, interval, 2 * time.Hour} {
 		refreshedAt := time.Now().Add(-ago)
@@ -222,6 +224,7 @@ func TestMaxAgeNeverPastNextRefresh(t *testing.T) {
 }
 
 func TestErrorsAreNotStored(t *testing.T) {
+	t.Parallel()
 	e := newCacheEnv(t, time.Now(), server.Options{RefreshInterval: time.Minute})
 	for name, u := range map[string]string{
 		"invalid argument": e.listURL("json", `{"maxResults":-1}`),
@@ -255,6 +258,7 @@ func TestErrorsAreNotStored(t *testing.T) {
 }
 
 func TestCacheHeadersWithCORSAndPrivate(t *testing.T) {
+	t.Parallel()
 	const origin = "https://console.example.test"
 	for _, private := range []bool{false, true} {
 		e := newCacheEnv(t, time.Now(), server.Options{RefreshInterval: time.Minute, AllowedOrigins: []string{origin}, Private: private})
@@ -295,6 +299,7 @@ func TestCacheHeadersWithCORSAndPrivate(t *testing.T) {
 // x-amzn-requestid, then x-amzn-request-id, then x-amz-request-id) and
 // finds the body's on a success and on errors.
 func TestEC2RequestIDHeader(t *testing.T) {
+	t.Parallel()
 	e := newCacheEnv(t, time.Now(), server.Options{RefreshInterval: time.Minute})
 	for _, tc := range []struct {
 		body   string

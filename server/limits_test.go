@@ -33,6 +33,7 @@ func repeatValues(n int, v string) []string {
 }
 
 func TestListLimitsOnEveryProtocol(t *testing.T) {
+	t.Parallel()
 	eps := fixture(snapshot.MaxIDs + 1)
 	e := newEnv(t, eps, 0)
 	long := strings.Repeat("é", snapshot.MaxValueLength+1)
@@ -116,6 +117,7 @@ func ec2Post(t *testing.T, base string, form url.Values) (*http.Response, ec2Err
 }
 
 func TestEC2Limits(t *testing.T) {
+	t.Parallel()
 	eps := fixture(snapshot.MaxIDs + 1)
 	e := newEnv(t, eps, 0)
 	describe := func() url.Values {
@@ -179,6 +181,7 @@ func TestEC2Limits(t *testing.T) {
 // protocol: the error quotes at most 64 characters of each, and the whole
 // message stays small.
 func TestErrorsEchoAtMost64Characters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, fixture(10), 0)
 	huge := strings.Repeat("z", 200<<10)
 	badName := "colour" + strings.Repeat("z", 250) // within the length limit, not a supported name

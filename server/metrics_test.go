@@ -63,6 +63,7 @@ func sameLabels(got []*dto.LabelPair, want map[string]string) bool {
 // with real clients and checks that each call is counted under its own
 // protocol label, with its procedure and code.
 func TestRequestMetricsByProtocol(t *testing.T) {
+	t.Parallel()
 	st := store.NewMemory()
 	if _, err := st.Publish(t.Context(), store.Publication{Endpoints: fixture(10)}); err != nil {
 		t.Fatal(err)

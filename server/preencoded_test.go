@@ -33,6 +33,7 @@ func generated(t *testing.T, n int) []*clientvpnv1.ClientVpnEndpoint {
 // over every protocol and encoding, with a filter and page tokens: what a
 // standard client decodes equals the endpoint that was published.
 func TestPreEncodedEqualsMarshalled(t *testing.T) {
+	t.Parallel()
 	eps := generated(t, 400)
 	want := map[string]*clientvpnv1.ClientVpnEndpoint{}
 	for _, e := range eps {
@@ -93,6 +94,7 @@ func TestPreEncodedEqualsMarshalled(t *testing.T) {
 // as parsed JSON values, with protojson's encoding of each endpoint: the
 // same field names, enum names, int64 and timestamp forms and omissions.
 func TestPreEncodedJSONMatchesProtojson(t *testing.T) {
+	t.Parallel()
 	eps := generated(t, 300)
 	byKey := map[string]*clientvpnv1.ClientVpnEndpoint{}
 	for _, e := range eps {

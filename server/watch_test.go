@@ -23,6 +23,7 @@ import (
 // batches, a change, a heartbeat and the hub's close, in process (so that
 // the race detector sees the fan-out and the stream together).
 func TestWatchInProcess(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	st := store.NewMemory()
 	eps := endpointtest.Varied(2500, 3)

@@ -550,8 +550,10 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatalf("Publish on Redis Cluster: %v", err)
 	}
 	b := storetest.Redis(t, cluster.URL(), "clustered")
-	if v, err := b.Current(ctx); err != nil || v.Version != first.Version || v.Len() != 2000 {
-		t.Fatalf("warm start on Redis Cluster: version %d len %d, %v", v.Version, v.Len(), err)
+	if v, err := b.Current(ctx); err != nil {
+		t.Fatalf("warm start on Redis Cluster: %v", err)
+	} else if v.Version != first.Version || v.Len() != 2000 {
+		t.Fatalf("warm start on Redis Cluster: version %d len %d, want %d len 2000", v.Version, v.Len(), first.Version)
 	}
 	if _, err := a.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Rich(10, 14, "2"), Epoch: 1}); vpnfacade.ErrorCodeOf(err) != vpnfacade.ECONFLICT {
 		t.Errorf("stale writer on Redis Cluster = %v, want ECONFLICT", err)

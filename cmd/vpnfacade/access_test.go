@@ -28,6 +28,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 
+	facadecmd "github.com/vpnfacade/vpnfacade/cmd/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
@@ -132,15 +133,16 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return h.base.RoundTrip(r)
 }
 
-// issued runs "vpnfacade access <command>" and returns its key: value lines.
+// issued runs "vpnfacade access <command>" (in process; TestREADMEProductionExample
+// runs it through the binary) and returns its key: value lines.
 func issued(t *testing.T, command string) map[string]string {
 	t.Helper()
-	out, err := exec.CommandContext(t.Context(), facadeBin, "access", command).Output()
-	if err != nil {
-		t.Fatalf("vpnfacade access %s: %v", command, err)
+	var out, stderr bytes.Buffer
+	if err := facadecmd.RunAccessCommand([]string{command}, &out, &stderr); err != nil {
+		t.Fatalf("vpnfacade access %s: %v\n%s", command, err, stderr.String())
 	}
 	kv := map[string]string{}
-	for line := range strings.Lines(string(out)) {
+	for line := range strings.Lines(out.String()) {
 		if k, v, ok := strings.Cut(strings.TrimSpace(line), ": "); ok {
 			kv[k] = v
 		}
@@ -156,6 +158,7 @@ const otherAccount = "222222222222"
 // with right ones. A principal limited to one account sees exactly that
 // account's endpoints, compared with the emulator's data.
 func TestAccessEndToEnd(t *testing.T) {
+	t.Parallel()
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		t.Fatalf("python3 with boto3 is needed for this test: %v", err)

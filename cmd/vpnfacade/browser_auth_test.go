@@ -21,6 +21,7 @@ import (
 // accepted too; the token is kept for the tab (a reload does not ask
 // again); a token the service refuses makes the page ask again.
 func TestBrowserToken(t *testing.T) {
+	t.Parallel()
 	data, err := ec2sim.Generate(ec2sim.GenerateOptions{Count: 80, Seed: 11, Regions: e2eRegions, Accounts: []string{e2eAccount, otherAccount}})
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ import (
 // page's version (another data set) resets the stream, and the page reads
 // its view again in place.
 func TestBrowserLive(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, 200, ec2sim.Options{})
 	rds := redistest.Start(t)
 	addr := freeAddr(t)

@@ -26,6 +26,7 @@ import (
 // pages, sorts and reads errors, and checks what the page shows against the
 // API's own answers.
 func TestBrowserPage(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, 400, ec2sim.Options{})
 	f := startFacade(t, s, "")
 	waitServing(t, f.url)
@@ -369,6 +370,7 @@ func TestBrowserPage(t *testing.T) {
 // field of the contract set and checks every value it shows, its JSON and its
 // two commands against the API.
 func TestBrowserDetails(t *testing.T) {
+	t.Parallel()
 	data, err := ec2sim.Generate(ec2sim.GenerateOptions{Count: 60, Seed: 42, Regions: e2eRegions, Accounts: []string{e2eAccount}})
 	if err != nil {
 		t.Fatal(err)
@@ -434,15 +436,16 @@ func TestBrowserDetails(t *testing.T) {
 }
 
 // TestBrowserStale shows the stale warning once the service can no longer
-// refresh: the binary refreshes every second from an emulator that is then
+// refresh: the service refreshes every 200 ms from an emulator that is then
 // stopped, and keeps its last data, marked stale.
 func TestBrowserStale(t *testing.T) {
+	t.Parallel()
 	data, err := ec2sim.Generate(ec2sim.GenerateOptions{Count: 50, Seed: 7, Regions: e2eRegions, Accounts: []string{e2eAccount}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := startSimWith(t, data)
-	f := startFacade(t, s.sim, "", "--refresh-interval", "1s")
+	f := startFacade(t, s.sim, "", "--refresh-interval", "200ms")
 	waitServing(t, f.url)
 	api := clients(f.url)["connect"]
 	b := newBrowser(t)

@@ -23,6 +23,7 @@ func bufCurl(t *testing.T, args ...string) string {
 // TestBufCurl discovers the API through server reflection, with no proto
 // files, and calls both RPCs over gRPC, as a user debugging the service would.
 func TestBufCurl(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the buf CLI; skipped with -short")
 	}

@@ -44,6 +44,7 @@ func fromAddress(ip string, h2c bool) *http.Client {
 // retry hint on every protocol and on the EC2 endpoint, and neither
 // touches another address, nor the first address's Gets.
 func TestPerAddressLimits(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	s := startSim(t, 10, ec2sim.Options{})
@@ -214,6 +215,7 @@ func neverReading(ip string) *http.Client {
 // endpoint, while another address's calls are served; its slots come back
 // when it leaves.
 func TestListSharePerAddress(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	s := startSim(t, 30, ec2sim.Options{})

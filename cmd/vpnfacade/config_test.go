@@ -15,6 +15,7 @@ func env(kv map[string]string) func(string) string {
 }
 
 func TestConfigDefaultsEnvAndFlags(t *testing.T) {
+	t.Parallel()
 	c, err := parseConfig(nil, env(nil), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +50,7 @@ func TestConfigDefaultsEnvAndFlags(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheFlag(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		args []string
 		env  map[string]string
@@ -85,6 +87,7 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 // the environment is reported under the variable's name, which is what the
 // operator has to fix (the flag may appear nowhere in their deployment).
 func TestConfigErrorsFromTheEnvironmentNameTheVariable(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		env  map[string]string
 		want []string
@@ -132,6 +135,7 @@ func TestConfigErrorsFromTheEnvironmentNameTheVariable(t *testing.T) {
 // TestConfigDemoFromTheEnvironment: --demo and --demo-count have their
 // variables like every other flag.
 func TestConfigDemoFromTheEnvironment(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		env       map[string]string
 		demo      bool
@@ -155,6 +159,7 @@ func TestConfigDemoFromTheEnvironment(t *testing.T) {
 }
 
 func TestHelpDocumentsEveryFlag(t *testing.T) {
+	t.Parallel()
 	var stderr bytes.Buffer
 	_, err := parseConfig([]string{"--help"}, env(nil), &stderr)
 	if !errors.Is(err, flag.ErrHelp) {

@@ -9,6 +9,7 @@ import (
 // after far more changes than a long demo makes (3 every 30 s is 8640 a
 // day), while other endpoints come and go.
 func TestDemoKeepsTheREADMEExample(t *testing.T) {
+	t.Parallel()
 	c, err := parseConfig(nil, func(string) string { return "" }, nil)
 	if err != nil {
 		t.Fatal(err)

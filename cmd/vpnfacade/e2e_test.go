@@ -1,47 +1,96 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"google.golang.org/protobuf/proto"
 
+	facadecmd "github.com/vpnfacade/vpnfacade/cmd/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 	"github.com/vpnfacade/vpnfacade/internal/proctest"
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
 	"github.com/vpnfacade/vpnfacade/snapshot"
+	"github.com/vpnfacade/vpnfacade/upstream"
 )
 
-// facadeBin is the vpnfacade binary built once for every test here.
-var facadeBin string
+// commandName is the name under which this test binary is the vpnfacade
+// command itself rather than its tests (see TestMain).
+const commandName = "vpnfacade"
+
+// facadeBin is the vpnfacade command the process tests run: this test
+// binary, linked under the command's name. It runs the command's main,
+// signals, exit codes and stderr included, and needs no second build.
+// Under the race detector, which slows the command several times and so
+// shifts the timing of leases and refreshes that the process tests rely on,
+// it is the command built apart, without the detector, in the background.
+var (
+	facadeBin      string
+	facadeBuilt    = make(chan struct{})
+	facadeBuildErr error
+)
 
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == commandName {
+		facadecmd.RunCommand()
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "vpnfacade-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	facadeBin, err = proctest.Build(dir, "github.com/vpnfacade/vpnfacade/cmd/vpnfacade")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if raceEnabled {
+		go func() {
+			defer close(facadeBuilt)
+			facadeBin, facadeBuildErr = proctest.Build(dir, "github.com/vpnfacade/vpnfacade/cmd/vpnfacade")
+		}()
+	} else {
+		exe, err := os.Executable()
+		if err == nil {
+			facadeBin = filepath.Join(dir, commandName)
+			err = os.Symlink(exe, facadeBin)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		close(facadeBuilt)
 	}
 	code := m.Run()
+	<-facadeBuilt
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// facadeBinary returns the vpnfacade command, once it is built.
+func facadeBinary(t testing.TB) string {
+	t.Helper()
+	<-facadeBuilt
+	if facadeBuildErr != nil {
+		t.Fatal(facadeBuildErr)
+	}
+	return facadeBin
 }
 
 // e2eRegions and e2eAccount describe the emulated AWS the tests read.
@@ -92,34 +141,216 @@ func serveSim(t *testing.T, data []*clientvpnv1.ClientVpnEndpoint, opts ec2sim.O
 
 var listeningLine = regexp.MustCompile(`"msg":"vpnfacade listening","addr":"(https?://[^"]+)"`)
 
-// facade is a running vpnfacade binary.
+// facade is a running vpnfacade: the binary in its own process, or Main in
+// this one. Tests use the process only where it is the point (signals,
+// crashes, exit codes, replicas, the binary's own stderr).
 type facade struct {
-	*proctest.Process
-	url string
+	url  string
+	proc *proctest.Process // the binary, or nil
+
+	// In process:
+	t       testing.TB
+	main    *facadecmd.Main
+	log     *logBuffer
+	once    sync.Once
+	done    chan struct{} // closed once Main is closed
+	exitErr error
+	release func() // called once Main is closed
 }
 
-// startFacade runs the binary against the sim (and Redis when redisURL is
-// set) and waits until it listens.
+// inProcessRedis serializes in-process services that use Redis: go-redis
+// logs through one process-wide logger, which each sets (see openStore).
+// redisTurn names the test whose service holds it.
+var (
+	inProcessRedis sync.Mutex
+	redisTurnMu    sync.Mutex
+	redisTurn      string
+)
+
+// takeRedisTurn waits until no other in-process service uses Redis. A test
+// that needs two at once must run them as processes.
+func takeRedisTurn(t *testing.T) (release func()) {
+	t.Helper()
+	redisTurnMu.Lock()
+	holder := redisTurn
+	redisTurnMu.Unlock()
+	if holder == t.Name() {
+		t.Fatal("two in-process services on Redis at once: start them with startFacadeProcess")
+	}
+	inProcessRedis.Lock()
+	redisTurnMu.Lock()
+	redisTurn = t.Name()
+	redisTurnMu.Unlock()
+	return func() {
+		redisTurnMu.Lock()
+		redisTurn = ""
+		redisTurnMu.Unlock()
+		inProcessRedis.Unlock()
+	}
+}
+
+// startFacade runs vpnfacade in process against the sim (and Redis when
+// redisURL is set), as the binary would with the arguments and the
+// environment of startFacadeProcess, and returns once it listens.
 func startFacade(t *testing.T, s *sim, redisURL string, extraArgs ...string) *facade {
 	t.Helper()
-	args := append([]string{
+	return startInProcess(t, s.url, "e2e", append(facadeArgs(redisURL), extraArgs...))
+}
+
+// facadeArgs are the arguments every test facade of the e2e account runs with.
+func facadeArgs(redisURL string) []string {
+	args := []string{
 		"--listen", "127.0.0.1:0",
 		"--regions", strings.Join(e2eRegions, ","),
 		"--account-id", e2eAccount,
 		"--refresh-interval", "1h",
 		"--log-format", "json",
-	}, extraArgs...)
+	}
 	if redisURL != "" {
 		args = append(args, "--redis-url", redisURL)
 	}
-	env := []string{
+	return args
+}
+
+// startInProcess runs Main with args (and no VPNFACADE_ variable) against
+// the EC2 and STS emulator at awsURL with the static access key accessKey,
+// and returns once it listens. It is closed when the test ends.
+func startInProcess(t *testing.T, awsURL, accessKey string, args []string, configure ...func(*upstream.Options)) *facade {
+	t.Helper()
+	f := &facade{t: t, log: &logBuffer{}, done: make(chan struct{}), release: func() {}}
+	if slices.Contains(args, "--redis-url") {
+		f.release = takeRedisTurn(t)
+	}
+	f.main = facadecmd.NewMain(f.log, func(string) string { return "" })
+	f.main.ConfigureUpstream(func(c *upstream.Options) {
+		c.BaseEndpoint = awsURL
+		c.LoadOptions = append(c.LoadOptions,
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(accessKey, "e2e", "")),
+			config.WithRegion(e2eRegions[0]),
+			config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}),
+		)
+		for _, f := range configure {
+			f(c)
+		}
+	})
+	t.Cleanup(func() { _ = f.closeMain(nil) })
+	if err := f.main.ParseFlags(args); err != nil {
+		t.Fatalf("vpnfacade %s: %v", strings.Join(args, " "), err)
+	}
+	if err := f.main.Run(context.Background()); err != nil {
+		t.Fatalf("vpnfacade did not start: %v\n%s", err, f.Output())
+	}
+	f.url = f.main.Addr()
+	go func() {
+		// As main does: a failure of the running service stops it.
+		select {
+		case err := <-f.main.Failed():
+			_, _ = fmt.Fprintln(f.log, "vpnfacade:", err)
+			_ = f.closeMain(err)
+		case <-f.done:
+		}
+	}()
+	return f
+}
+
+// startFacadeProcess runs the binary against the sim (and Redis when
+// redisURL is set), with env added to the environment, and waits until it
+// listens.
+func startFacadeProcess(t *testing.T, s *sim, redisURL string, env []string, extraArgs ...string) *facade {
+	t.Helper()
+	env = append([]string{
 		"AWS_ENDPOINT_URL_EC2=" + s.url,
 		"AWS_ENDPOINT_URL_STS=" + s.url,
 		"AWS_ACCESS_KEY_ID=e2e", "AWS_SECRET_ACCESS_KEY=e2e", "AWS_REGION=" + e2eRegions[0],
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+	}, env...)
+	p, m := proctest.Start(t, facadeBinary(t), append(facadeArgs(redisURL), extraArgs...), env, listeningLine, 30*time.Second)
+	return &facade{proc: p, url: m[1]}
+}
+
+// closeMain closes the in-process service once; cause is why it stopped on
+// its own, if it did.
+func (f *facade) closeMain(cause error) error {
+	f.once.Do(func() {
+		err := f.main.Close()
+		f.exitErr = errors.Join(cause, err)
+		f.release()
+		close(f.done)
+	})
+	<-f.done
+	return f.exitErr
+}
+
+// Output returns everything the service logged so far.
+func (f *facade) Output() string {
+	if f.proc != nil {
+		return f.proc.Output()
 	}
-	p, m := proctest.Start(t, facadeBin, args, env, listeningLine, 30*time.Second)
-	return &facade{Process: p, url: m[1]}
+	return f.log.String()
+}
+
+// Count returns how many lines logged so far contain s.
+func (f *facade) Count(s string) int { return strings.Count(f.Output(), s) }
+
+// Stop shuts the service down as SIGTERM does and waits up to timeout; it
+// returns the error that a process would exit with (nil for a clean exit).
+func (f *facade) Stop(timeout time.Duration) error {
+	if f.proc != nil {
+		return f.proc.Stop(timeout)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- f.closeMain(nil) }()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("did not shut down within %s", timeout)
+	}
+}
+
+// Kill ends the process at once (SIGKILL).
+func (f *facade) Kill() { f.mustBeProcess("Kill").Kill() }
+
+// Signal sends sig to the process.
+func (f *facade) Signal(sig syscall.Signal) { f.mustBeProcess("Signal").Signal(sig) }
+
+// Exited reports whether the service has stopped.
+func (f *facade) Exited() bool {
+	if f.proc != nil {
+		return f.proc.Exited()
+	}
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (f *facade) mustBeProcess(what string) *proctest.Process {
+	if f.proc == nil {
+		f.t.Fatalf("%s needs the binary: start it with startFacadeProcess", what)
+	}
+	return f.proc
+}
+
+// logBuffer keeps what an in-process service logs, for the test to read
+// while it writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // waitServing polls the health service until it reports SERVING.
@@ -171,6 +402,7 @@ func listAll(ctx context.Context, c clientvpnv1connect.ClientVpnServiceClient, r
 // TestEndToEnd runs the binary with Redis and the emulator and reads
 // everything back over every protocol.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	s := startSim(t, 1500, ec2sim.Options{})
 	f := startFacade(t, s, redis.URL())
@@ -235,7 +467,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("the emulator served %d DescribeClientVpnEndpoints pages, want %d (one per region, the refresher's only)", pages, len(e2eRegions))
 	}
 
-	// A SIGTERM drains and exits cleanly.
+	// Shutting down (what SIGTERM does; TestSIGTERMWithStuckClientsExitsZeroWithinTheGrace
+	// sends the signal to the binary) drains and ends cleanly.
 	if err := f.Stop(15 * time.Second); err != nil {
 		t.Errorf("vpnfacade did not shut down cleanly: %v\n%s", err, f.Output())
 	}
@@ -244,6 +477,7 @@ func TestEndToEnd(t *testing.T) {
 // TestWarmStart starts a second process on a populated Redis: it serves at
 // once, and it does not call upstream for data that is still fresh.
 func TestWarmStart(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	s := startSim(t, 300, ec2sim.Options{})
 	first := startFacade(t, s, redis.URL())

@@ -21,6 +21,7 @@ import (
 // vpnfacade the same DescribeClientVpnEndpoints questions with boto3 and
 // requires the same parsed answers, field for field, and the same errors.
 func TestEC2CompatibleBoto3(t *testing.T) {
+	t.Parallel()
 	python := prereq.Python3WithBoto3(t)
 	s := startSim(t, 400, ec2sim.Options{})
 	f := startFacade(t, s, "")
@@ -92,6 +93,7 @@ func paginateSDK(t *testing.T, c *ec2.Client, in *ec2.DescribeClientVpnEndpoints
 
 // TestEC2CompatibleGoSDK does the same with aws-sdk-go-v2's paginator.
 func TestEC2CompatibleGoSDK(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, 400, ec2sim.Options{})
 	f := startFacade(t, s, "")
 	waitServing(t, f.url)

@@ -16,7 +16,7 @@ import (
 // clean environment and returns its exit code, stdout and stderr.
 func healthcheck(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), facadeBin, append([]string{"healthcheck"}, args...)...)
+	cmd := exec.CommandContext(t.Context(), facadeBinary(t), append([]string{"healthcheck"}, args...)...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -35,6 +35,7 @@ func healthcheck(t *testing.T, env []string, args ...string) (int, string, strin
 // that cannot read AWS and so has no snapshot, and an address nobody
 // listens on.
 func TestHealthcheckSubcommand(t *testing.T) {
+	t.Parallel()
 	serving := startFacade(t, startSim(t, 50, ec2sim.Options{}), "")
 	waitServing(t, serving.url)
 	hostPort := strings.TrimPrefix(serving.url, "http://")

@@ -6,6 +6,7 @@ import (
 )
 
 func TestHealthcheckURL(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		addr, listen, tlsCert string
 		want                  string

@@ -82,6 +82,7 @@ func checkValue(dec *json.Decoder, key string, seen map[string]bool) error {
 }
 
 func TestCheckJSONLineFindsDuplicatesAndRawDurations(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{
 		`{"component":"store","component":"store.redis"}`,
 		`{"a":{"b":1,"b":2}}`,
@@ -105,11 +106,14 @@ var pprofLine = regexp.MustCompile(`"msg":"pprof listening","addr":"(http://[^"]
 // line the process wrote: one JSON object with unique keys, durations as
 // strings, and never the password (nor on the pprof command line page).
 func TestLogsAreJSONWithoutSecrets(t *testing.T) {
+	// Not in parallel: whether a refresh fails on the killed Redis before
+	// the lease is found lost (which ends the term without a failed
+	// refresh) is a race that the other tests' load tipped once.
 	const password = "Redis-Pw-7f3a9c"
 	srv := redistest.Start(t, "--requirepass", password)
 	redisURL := "redis://:" + password + "@" + srv.Addr()
 	s := startSim(t, 40, ec2sim.Options{})
-	f := startFacade(t, s, redisURL, "--refresh-interval", "1s", "--lease-ttl", "3s", "--pprof-listen", "127.0.0.1:0")
+	f := startFacadeProcess(t, s, redisURL, nil, "--refresh-interval", "1s", "--lease-ttl", "3s", "--pprof-listen", "127.0.0.1:0")
 
 	waitUntil(t, 30*time.Second, "a first snapshot", func() bool { v, _ := publishedVersions(t, f); return len(v) > 0 })
 

@@ -148,8 +148,8 @@ func startUnconfiguredFacade(t *testing.T, s *outageSim, redisURL, accessKey str
 		// the test sees several refresh attempts in a few seconds.
 		"AWS_MAX_ATTEMPTS=1",
 	}
-	p, m := proctest.Start(t, facadeBin, args, env, listeningLine, 30*time.Second)
-	return &facade{Process: p, url: m[1]}
+	p, m := proctest.Start(t, facadeBinary(t), args, env, listeningLine, 30*time.Second)
+	return &facade{proc: p, url: m[1]}
 }
 
 // jsonLines returns f's JSON log lines whose msg is msg.
@@ -245,6 +245,7 @@ func scrapeMetric(t *testing.T, url, name string, labels ...string) (float64, bo
 // refresher recovers, without a restart: first with one region still down
 // (that partition is kept stale and named in the log), then fully.
 func TestServesFromRedisWhileAWSIsDown(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	s := startOutageSim(t, 300)
 	first := startUnconfiguredFacade(t, s, redis.URL(), "AKIDFIRSTPROCESS", "--refresh-interval", "1h")
@@ -380,6 +381,7 @@ func TestServesFromRedisWhileAWSIsDown(t *testing.T) {
 // every request the emulator receives, STS included, is signed with the
 // lease holder's key.
 func TestOnlyTheLeaseHolderCallsAWS(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	s := startOutageSim(t, 300)
 	keys := []string{"AKIDREPLICAZERO", "AKIDREPLICAONE", "AKIDREPLICATWO"}
@@ -453,6 +455,7 @@ func TestOnlyTheLeaseHolderCallsAWS(t *testing.T) {
 // naming the flag and its environment variable, whether they came from the
 // one or the other; nothing is called.
 func TestWrongAWSSettingsFailAtStart(t *testing.T) {
+	t.Parallel()
 	s := startOutageSim(t, 0)
 	for _, c := range []struct {
 		args, env []string
@@ -465,7 +468,7 @@ func TestWrongAWSSettingsFailAtStart(t *testing.T) {
 		{[]string{"--account-id", "12345"}, nil, []string{"--account-id", "VPNFACADE_ACCOUNT_ID", "12-digit"}},
 	} {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		cmd := exec.CommandContext(ctx, facadeBin, append([]string{"--listen", "127.0.0.1:0"}, c.args...)...)
+		cmd := exec.CommandContext(ctx, facadeBinary(t), append([]string{"--listen", "127.0.0.1:0"}, c.args...)...)
 		cmd.Env = append([]string{"PATH=/usr/bin:/bin", "AWS_ENDPOINT_URL_EC2=" + s.url(), "AWS_ENDPOINT_URL_STS=" + s.url(),
 			"AWS_ACCESS_KEY_ID=AKIDWRONG", "AWS_SECRET_ACCESS_KEY=x", "AWS_REGION=eu-west-1",
 			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true"}, c.env...)

@@ -44,6 +44,10 @@ type Main struct {
 	logger *slog.Logger
 	addr   string                // the listener's URL, once Run succeeded
 	access *access.Authenticator // nil: no --access-file
+	// configureUpstream, when set, adjusts the upstream's configuration
+	// last: in-process tests point it at their emulator with it, where
+	// the binary's tests set AWS_ENDPOINT_URL_EC2 and credentials.
+	configureUpstream func(*upstream.Options)
 
 	failed   chan error
 	closers  []func() error // undone by Close, last first
@@ -141,6 +145,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.onClose(demo.Close)
 		demo.configure(&upstreamCfg)
+	}
+	if m.configureUpstream != nil {
+		m.configureUpstream(&upstreamCfg)
 	}
 
 	st, elector, err := openStore(ctx, cfg, logger, tracer)

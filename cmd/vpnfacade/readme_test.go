@@ -24,6 +24,7 @@ import (
 // prints: 401 without credentials, a page with the token, a page with the
 // client certificate, endpoint ids through the AWS CLI.
 func TestREADMEProductionExample(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +51,7 @@ func TestREADMEProductionExample(t *testing.T) {
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", string(script))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
-		"PATH="+filepath.Dir(facadeBin)+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PATH="+filepath.Dir(facadeBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"PORT="+strconv.Itoa(port),
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 	)

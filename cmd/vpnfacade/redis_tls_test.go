@@ -24,6 +24,7 @@ import (
 // a wrong password, it logs the refusal; neither password appears in
 // anything either process printed.
 func TestRedisTLSAndACLUser(t *testing.T) {
+	t.Parallel()
 	pki := newTestPKI(t, "spiffe://test/vpnfacade")
 	clientKey, err := x509.MarshalECPrivateKey(pki.clientCert.PrivateKey.(*ecdsa.PrivateKey))
 	if err != nil {
@@ -50,7 +51,7 @@ func TestRedisTLSAndACLUser(t *testing.T) {
 
 	s := startSim(t, 30, ec2sim.Options{})
 	tlsFlags := []string{"--namespace", namespace, "--redis-ca-file", pki.caFile, "--redis-cert-file", clientCert, "--redis-key-file", clientKeyFile}
-	f := startFacade(t, s, "rediss://facade:"+password+"@"+tlsAddr, tlsFlags...)
+	f := startFacadeProcess(t, s, "rediss://facade:"+password+"@"+tlsAddr, nil, tlsFlags...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("facade output:\n%s", f.Output())
@@ -71,7 +72,7 @@ func TestRedisTLSAndACLUser(t *testing.T) {
 	}
 
 	wrong := randomHex(t)
-	bad := startFacade(t, s, "rediss://facade:"+wrong+"@"+tlsAddr, tlsFlags...)
+	bad := startFacadeProcess(t, s, "rediss://facade:"+wrong+"@"+tlsAddr, nil, tlsFlags...)
 	waitUntil(t, 30*time.Second, "the refusal of a wrong password in the log", func() bool {
 		return strings.Contains(bad.Output(), "WRONGPASS")
 	})

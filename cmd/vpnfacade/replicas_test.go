@@ -45,13 +45,19 @@ func replicaArgs() []string {
 // reads from the sim when it holds fewer than 1000 endpoints per region.
 var pagesPerRefresh = int64(len(e2eRegions))
 
-// startReplicas starts n facades on one Redis URL and waits until each
+// startReplicas starts n processes on one Redis URL and waits until each
 // serves.
 func startReplicas(t *testing.T, s *sim, redisURL string, n int, extraArgs ...string) []*facade {
 	t.Helper()
+	return startReplicasEnv(t, s, redisURL, nil, n, extraArgs...)
+}
+
+// startReplicasEnv is startReplicas with env added to each process's environment.
+func startReplicasEnv(t *testing.T, s *sim, redisURL string, env []string, n int, extraArgs ...string) []*facade {
+	t.Helper()
 	fs := make([]*facade, n)
 	for i := range fs {
-		fs[i] = startFacade(t, s, redisURL, append(replicaArgs(), extraArgs...)...)
+		fs[i] = startFacadeProcess(t, s, redisURL, env, append(replicaArgs(), extraArgs...)...)
 	}
 	for _, f := range fs {
 		waitServing(t, f.url)
@@ -189,6 +195,7 @@ func dumpLogs(t *testing.T, fs []*facade) {
 // the same snapshot, and when the refresher is SIGKILLed another one
 // publishes within the lease TTL plus an interval.
 func TestReplicasOneRefresher(t *testing.T) {
+	t.Parallel()
 	t.Run("redis", func(t *testing.T) {
 		oneRefresherThenTakeover(t, redistest.Start(t).URL())
 	})
@@ -275,6 +282,7 @@ func oneRefresherThenTakeover(t *testing.T, redisURL string) {
 // the store refuses its stale epoch), versions only increase and every
 // replica ends up serving the new refresher's data.
 func TestReplicasPausedRefresherCannotPublish(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	s := startSim(t, 300, ec2sim.Options{})
 	fs := startReplicas(t, s, redis.URL(), 3)
@@ -568,6 +576,7 @@ func staleByReplica(samples []readSample, replicas int) (anyStale, lastFresh []b
 // load on two replicas: no read fails, answers are marked stale while Redis
 // is frozen and fresh again after SIGCONT.
 func TestReplicasRedisPausedReadsStayUp(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	s := startSim(t, 300, ec2sim.Options{})
 	fs := startReplicas(t, s, redis.URL(), 2, readLoadArgs...)
@@ -618,15 +627,17 @@ func TestReplicasRedisPausedReadsStayUp(t *testing.T) {
 // calls, not one refresh per interval), and once throttling stops a fresh
 // snapshot is published.
 func TestReplicasThrottledUpstream(t *testing.T) {
+	// Not in parallel: the refresh in flight when the throttling begins
+	// must read within one interval for the check on refreshed_at below,
+	// which the other tests' load broke once.
 	// One attempt per call (AWS_MAX_ATTEMPTS, as a user would set it): the
 	// SDK's own retries, with their own backoff, would otherwise multiply
 	// the calls and space the refreshes out, hiding the refresher's backoff
 	// that this test is about.
-	t.Setenv("AWS_MAX_ATTEMPTS", "1")
 	const interval = 250 * time.Millisecond
 	redis := redistest.Start(t)
 	s := startSim(t, 300, ec2sim.Options{})
-	fs := startReplicas(t, s, redis.URL(), 2, append(readLoadArgs, "--refresh-interval", interval.String())...)
+	fs := startReplicasEnv(t, s, redis.URL(), []string{"AWS_MAX_ATTEMPTS=1"}, 2, append(readLoadArgs, "--refresh-interval", interval.String())...)
 	dumpLogs(t, fs)
 	waitUntil(t, 4*interval+replicaSlack, "a few snapshots", func() bool { return totalPublished(fs) >= 4 })
 	load := startReadLoad(t, []string{fs[0].url, fs[1].url}, s.data[3], 4)

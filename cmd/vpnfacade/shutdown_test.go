@@ -21,9 +21,10 @@ import (
 // longer than the shutdown grace, then sends SIGTERM: the service closes
 // them when the grace ends and exits 0.
 func TestSIGTERMWithStuckClientsExitsZeroWithinTheGrace(t *testing.T) {
+	t.Parallel()
 	const grace = 2 * time.Second
 	s := startSim(t, 1500, ec2sim.Options{})
-	f := startFacade(t, s, "", "--shutdown-grace", grace.String(), "--read-timeout", "5m", "--write-timeout", "5m")
+	f := startFacadeProcess(t, s, "", nil, "--shutdown-grace", grace.String(), "--read-timeout", "5m", "--write-timeout", "5m")
 	waitServing(t, f.url)
 	addr := strings.TrimPrefix(f.url, "http://")
 

@@ -22,6 +22,7 @@ import (
 // new token is refused until the signal. A SIGHUP sent as soon as the
 // process started does not end it.
 func TestSIGHUPReloadsTheAccessFile(t *testing.T) {
+	t.Parallel()
 	s := startSim(t, 20, ec2sim.Options{})
 	first, second := issued(t, "new-token"), issued(t, "new-token")
 	principal := func(name string, token map[string]string) string {
@@ -33,7 +34,7 @@ func TestSIGHUPReloadsTheAccessFile(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
-	f := startFacade(t, s, "", "--access-file", link)
+	f := startFacadeProcess(t, s, "", nil, "--access-file", link)
 	f.Signal(syscall.SIGHUP) // nothing changed: a no-op, not the signal's default exit
 	waitServing(t, f.url)
 

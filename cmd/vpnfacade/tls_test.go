@@ -66,6 +66,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 // TestTLS serves gRPC over TLS (HTTP/2 negotiated by ALPN) with --tls-cert
 // and --tls-key.
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
 	s := startSim(t, 20, ec2sim.Options{})
 	f := startFacade(t, s, "", "--tls-cert", certFile, "--tls-key", keyFile)

@@ -24,6 +24,7 @@ import (
 // EC2-compatible call, each continuing the traceparent its client sent;
 // log lines written within a span carry its ids.
 func TestTraces(t *testing.T) {
+	t.Parallel()
 	recv := otlptest.NewHTTP(t)
 	const password = "trace-secret-3f9a"
 	redis := redistest.Start(t, "--requirepass", password)
@@ -44,8 +45,8 @@ func TestTraces(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + recv.URL,
 		"OTEL_BSP_SCHEDULE_DELAY=50", // milliseconds: spans reach the receiver at once
 	}
-	p, m := proctest.Start(t, facadeBin, args, env, listeningLine, 30*time.Second)
-	f := &facade{Process: p, url: m[1]}
+	p, m := proctest.Start(t, facadeBinary(t), args, env, listeningLine, 30*time.Second)
+	f := &facade{proc: p, url: m[1]}
 	waitServing(t, f.url)
 
 	const (

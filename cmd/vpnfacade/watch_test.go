@@ -23,7 +23,7 @@ import (
 )
 
 // watchTimeout bounds how long a watcher may wait for one change to arrive:
-// a refresh (every second here) plus scheduling on a loaded machine.
+// a refresh (every 200 ms here) plus scheduling on a loaded machine.
 const watchTimeout = 30 * time.Second
 
 // watchState is what a watch client holds, built only from the stream's
@@ -204,6 +204,7 @@ func netMutation(m ec2sim.Mutation) ec2sim.Mutation {
 // one of which refreshes, over Connect, gRPC and gRPC-Web: each watcher
 // sees exactly the emulator's additions, modifications and deletions.
 func TestWatchEveryProtocolEveryReplica(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	s := startSim(t, 60, ec2sim.Options{})
@@ -237,10 +238,11 @@ func TestWatchEveryProtocolEveryReplica(t *testing.T) {
 // TestWatchFilterAppearDisappear watches a tag filter: an endpoint tagged
 // to match is an addition, untagged a removal, though it still exists.
 func TestWatchFilterAppearDisappear(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	s := startSim(t, 30, ec2sim.Options{})
-	f := startFacade(t, s, "", "--refresh-interval", "1s")
+	f := startFacade(t, s, "", "--refresh-interval", "200ms")
 	waitServing(t, f.url)
 	watched := func(e *clientvpnv1.ClientVpnEndpoint) bool {
 		return slices.ContainsFunc(e.GetTags(), func(tg *clientvpnv1.Tag) bool { return tg.GetKey() == "watch" && tg.GetValue() == "yes" })
@@ -285,11 +287,12 @@ func TestWatchFilterAppearDisappear(t *testing.T) {
 // refreshes and resumes: the missed versions are replayed, nothing twice,
 // nothing missing. A version older than the log's retention gets a reset.
 func TestWatchResume(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	s := startSim(t, 40, ec2sim.Options{})
 	rds := redistest.Start(t)
-	f := startFacade(t, s, rds.URL(), "--refresh-interval", "1s", "--watch-retention", "5")
+	f := startFacade(t, s, rds.URL(), "--refresh-interval", "200ms", "--watch-retention", "5")
 	waitServing(t, f.url)
 	c := clients(f.url)["connect"]
 
@@ -349,10 +352,11 @@ func TestWatchResume(t *testing.T) {
 // flow-control window and queue: the other watchers keep receiving every
 // change, and the stalled one, once it reads, is reset.
 func TestWatchStalledWatcher(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	s := startSim(t, 400, ec2sim.Options{})
-	f := startFacade(t, s, "", "--refresh-interval", "1s", "--watch-queue", "1")
+	f := startFacade(t, s, "", "--refresh-interval", "200ms", "--watch-queue", "1")
 	waitServing(t, f.url)
 
 	var protocols http.Protocols
@@ -379,10 +383,11 @@ func TestWatchStalledWatcher(t *testing.T) {
 
 // TestWatchSIGTERM ends a watch stream normally on SIGTERM.
 func TestWatchSIGTERM(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	s := startSim(t, 10, ec2sim.Options{})
-	f := startFacade(t, s, "")
+	f := startFacadeProcess(t, s, "", nil)
 	waitServing(t, f.url)
 	for name, c := range clients(f.url) {
 		w := openWatch(ctx, t, name, c, &clientvpnv1.WatchClientVpnEndpointsRequest{})
@@ -407,6 +412,7 @@ func TestWatchSIGTERM(t *testing.T) {
 // TestWatchErrors checks the request as List does and bounds the streams
 // of one client address.
 func TestWatchErrors(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	s := startSim(t, 10, ec2sim.Options{})
