@@ -39,7 +39,7 @@ func TestAdminRefreshNowAcrossReplicas(t *testing.T) {
 	redisURL := redistest.Start(t).URL()
 	const minInterval = 5 * time.Second
 	args := []string{"--refresh-interval", "1h", "--lease-ttl", "2s", "--refresh-now-min-interval", minInterval.String()}
-	fs := []*facade{startFacade(t, s, redisURL, args...), startFacade(t, s, redisURL, args...)}
+	fs := []*facade{startFacadeProcess(t, s, redisURL, nil, args...), startFacadeProcess(t, s, redisURL, nil, args...)}
 	for _, f := range fs {
 		waitServing(t, f.url)
 	}
