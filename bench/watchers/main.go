@@ -5,8 +5,8 @@
 //
 // It starts the EC2 emulator (in this process, on a loopback port), a
 // redis-server and two replicas of the vpnfacade binary (refresh every
-// second; one holds the refresher lease, the other follows through
-// Redis), then:
+// --refresh-interval, 1 s by default; one holds the refresher lease, the
+// other follows through Redis), then:
 //
 //  1. without watchers: each replica's RSS and idle CPU; --rounds rounds of
 //     --changes endpoint changes in the emulator, each waited for until
@@ -64,6 +64,7 @@ type options struct {
 	rounds           int
 	changes          int
 	phase            time.Duration
+	refreshInterval  time.Duration
 	readers          int
 	logPath          string
 	gzip             bool
@@ -79,6 +80,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 10, "rounds of changes measured")
 	flag.IntVar(&o.changes, "changes", 100, "endpoints the emulator changes per round")
 	flag.DurationVar(&o.phase, "phase", 10*time.Second, "length of each read throughput phase")
+	flag.DurationVar(&o.refreshInterval, "refresh-interval", time.Second, "the replicas' refresh interval: a round waits for the next refresh, and the refresher's reads of the emulator share the machine with the deliveries (the service's default is 60s)")
 	flag.IntVar(&o.readers, "readers", 4, "closed-loop read workers (half Get, half List)")
 	flag.StringVar(&o.logPath, "log", os.DevNull, "file for the servers' logs")
 	flag.BoolVar(&o.gzip, "gzip", false, "watchers accept gzip (the servers compress each change once; every watcher in this process decompresses it)")
@@ -181,7 +183,7 @@ func run(o options) error {
 	for i := range 2 {
 		args := []string{
 			"--listen", "127.0.0.1:0", "--regions", strings.Join(regions, ","), "--account-id", account,
-			"--refresh-interval", "1s", "--log-format", "json", "--redis-url", "redis://" + redisAddr,
+			"--refresh-interval", o.refreshInterval.String(), "--log-format", "json", "--redis-url", "redis://" + redisAddr,
 			"--max-watchers-per-address", strconv.Itoa(o.watchers), "--max-watchers", strconv.Itoa(o.watchers),
 			// Every client of the benchmark is 127.0.0.1.
 			"--list-rate-per-address", "0",
@@ -211,7 +213,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("emulator: %d endpoints in %d regions; 2 replicas (refresh every 1 s) sharing one redis-server\n\n", o.endpoints, len(regions))
+	fmt.Printf("emulator: %d endpoints in %d regions; 2 replicas (refresh every %v) sharing one redis-server\n\n", o.endpoints, len(regions), o.refreshInterval)
 
 	b := &bench{o: o, sim: sim, readers: readers, replicas: replicas, ids: ids, rdb: rdb}
 	without := b.measure(ctx, nil)
