@@ -38,6 +38,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/vpnfacade/vpnfacade/bench/procstat"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 )
@@ -107,7 +108,7 @@ func run(bin string, count, rate int, phase time.Duration, readers, slow int, lo
 		return err
 	}
 	fmt.Printf("server: %s %s, pid %d, %d endpoints; Get loop: %d/s over Connect (proto, h2c)\n", bin, strings.Join(serverArgs, " "), pid, count, rate)
-	fmt.Printf("load average at start: %s\n\n", loadAverage())
+	fmt.Printf("load average at start: %s\n\n", procstat.LoadAverage())
 
 	victim := &victimProcess{url: srv.url, ids: ids, rate: rate, phase: phase}
 	idle := measureIdle(pid, 2*time.Second)
@@ -206,7 +207,7 @@ func run(bin string, count, rate int, phase time.Duration, readers, slow int, lo
 	fmt.Printf("\nalone: server CPU %.0f ms while the Get loop ran\n", ms(cpuAlone))
 	fmt.Printf("under the probes: %d probe requests sent, %d never-reading clients and %d slow bodies open; in %s server CPU %.0f ms (user %.0f, system %.0f), probing process CPU %.0f ms\n",
 		sent, readers, slow, phase, ms(user1-user0+sys1-sys0), ms(user1-user0), ms(sys1-sys0), ms(self1-self0))
-	fmt.Printf("load average at the end: %s\n", loadAverage())
+	fmt.Printf("load average at the end: %s\n", procstat.LoadAverage())
 	return nil
 }
 

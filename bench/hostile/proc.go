@@ -8,11 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vpnfacade/vpnfacade/bench/procstat"
 )
 
 // server is the vpnfacade binary under test.
@@ -85,57 +85,14 @@ func (s *server) stop() error {
 	}
 }
 
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times.
-const clockTicks = 100
+// cpuTime returns the CPU time pid has used so far (0 if it cannot be read).
+func cpuTime(pid int) time.Duration { t, _ := procstat.CPU(pid); return t.Total() }
 
-// cpuTime returns the user and system CPU time pid has used, from
-// /proc/PID/stat (10 ms resolution).
-func cpuTime(pid int) time.Duration {
-	user, system := cpuSplit(pid)
-	return user + system
-}
-
-// cpuSplit returns the user and the system (kernel) CPU time pid has used,
-// apart: the kernel's part is what accepting, reading and closing
-// connections costs in the TCP stack.
+// cpuSplit returns the user and the system (kernel) CPU time pid has used.
 func cpuSplit(pid int) (user, system time.Duration) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime) * time.Second / clockTicks, time.Duration(stime) * time.Second / clockTicks
+	t, _ := procstat.CPU(pid)
+	return t.User, t.System
 }
 
-// loadAverage returns the first three fields of /proc/loadavg: the 1-, 5-
-// and 15-minute load averages of the machine.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// rss returns VmRSS of pid in bytes.
-func rss(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			kb, _ := strconv.ParseInt(f[0], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+// rss returns VmRSS of pid in bytes (0 if it cannot be read).
+func rss(pid int) int64 { m, _ := procstat.ReadMemory(pid); return m.RSS }

@@ -41,6 +41,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/vpnfacade/vpnfacade/bench/load"
+	"github.com/vpnfacade/vpnfacade/bench/procstat"
 	"github.com/vpnfacade/vpnfacade/bench/workload"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
@@ -413,23 +414,6 @@ func readSample(f *facade, start time.Time) sample {
 	return s
 }
 
-// rss returns VmRSS of pid in bytes.
-func rss(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			if f := strings.Fields(v); len(f) > 0 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
-}
-
 // mix is the soak's Op: each call is one of the reads, in fixed
 // proportions.
 type mix struct {
@@ -592,3 +576,6 @@ func (s *watchStats) hold(ctx context.Context, c clientvpnv1connect.ClientVpnSer
 		}
 	}
 }
+
+// rss returns VmRSS of pid in bytes (0 if it cannot be read).
+func rss(pid int) int64 { m, _ := procstat.ReadMemory(pid); return m.RSS }

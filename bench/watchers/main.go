@@ -50,6 +50,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpnfacade/vpnfacade/bench/procstat"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
@@ -134,7 +135,7 @@ func run(o options) error {
 		return err
 	}
 	defer logf.Close()
-	fmt.Printf("load average at start: %s\n", loadAverage())
+	fmt.Printf("load average at start: %s\n", procstat.LoadAverage())
 
 	// The emulator, in this process.
 	data, err := ec2sim.Generate(ec2sim.GenerateOptions{Count: o.endpoints, Seed: 13, Regions: regions, Accounts: []string{account}})
@@ -232,7 +233,7 @@ func run(o options) error {
 	with := b.measure(ctx, watchers)
 
 	b.report(without, with, watchers, opened)
-	fmt.Printf("\nload average at the end: %s\n", loadAverage())
+	fmt.Printf("\nload average at the end: %s\n", procstat.LoadAverage())
 	return nil
 }
 

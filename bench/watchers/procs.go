@@ -10,10 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vpnfacade/vpnfacade/bench/procstat"
 )
 
 // process is a child process the benchmark started.
@@ -106,48 +106,8 @@ func waitTCP(ctx context.Context, addr string) error {
 	}
 }
 
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times.
-const clockTicks = 100
+// cpuTime returns the CPU time pid has used so far (0 if it cannot be read).
+func cpuTime(pid int) time.Duration { t, _ := procstat.CPU(pid); return t.Total() }
 
-// cpuTime returns the user and system CPU time pid has used, from
-// /proc/PID/stat (10 ms resolution).
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
-}
-
-// rssOf returns VmRSS of pid in bytes.
-func rssOf(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			kb, _ := strconv.ParseInt(f[0], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// loadAverage returns the first three fields of /proc/loadavg.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
+// rssOf returns VmRSS of pid in bytes (0 if it cannot be read).
+func rssOf(pid int) int64 { m, _ := procstat.ReadMemory(pid); return m.RSS }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vpnfacade/vpnfacade/bench/load"
+	"github.com/vpnfacade/vpnfacade/bench/procstat"
 	"github.com/vpnfacade/vpnfacade/bench/workload"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
@@ -99,7 +100,7 @@ func (s *suite) coldStart(ctx context.Context, upstream *sim, redisURL, namespac
 	if _, err := f.awaitReady(ctx); err != nil {
 		return nil, size, err
 	}
-	if m, err := readMemory(f.pid()); err == nil {
+	if m, err := procstat.ReadMemory(f.pid()); err == nil {
 		size.BaseRSS = m.RSS
 	}
 	cpu0, _ := cpuTime(f.pid())
@@ -120,7 +121,7 @@ func (s *suite) coldStart(ctx context.Context, upstream *sim, redisURL, namespac
 		return nil, size, err
 	}
 	time.Sleep(2 * time.Second) // let the refresh's garbage be collected
-	m, err := readMemory(f.pid())
+	m, err := procstat.ReadMemory(f.pid())
 	if err != nil {
 		return nil, size, err
 	}
@@ -153,7 +154,7 @@ func (s *suite) warmStart(ctx context.Context, f *facade, upstream *sim, redisUR
 	size.WarmStart = time.Since(nf.started)
 	calls, _ := upstream.describeCalls()
 	size.WarmCallsBefore = calls - callsBefore
-	if m, err := readMemory(nf.pid()); err == nil {
+	if m, err := procstat.ReadMemory(nf.pid()); err == nil {
 		size.WarmRSS = m.RSS
 	}
 	if i, _, err := nf.await(ctx, 0, listeningLine, time.Second); err == nil {

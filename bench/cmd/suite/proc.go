@@ -3,17 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vpnfacade/vpnfacade/bench/procstat"
 )
 
 // proc is a child process whose output is kept, line by line, so that the
@@ -173,71 +173,10 @@ func (p *proc) kill() {
 	}
 }
 
-// memory is a process's resident memory, from /proc/PID/status.
-type memory struct {
-	// RSS is VmRSS, the resident set now, in bytes.
-	RSS int64
-	// HWM is VmHWM, the peak resident set so far, in bytes.
-	HWM int64
-}
-
-// readMemory reads VmRSS and VmHWM of pid.
-func readMemory(pid int) (memory, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return memory{}, err
-	}
-	var m memory
-	for line := range strings.Lines(string(b)) {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
-			continue
-		}
-		f := strings.Fields(value)
-		if len(f) != 2 || f[1] != "kB" {
-			return memory{}, fmt.Errorf("unexpected %s line %q", name, line)
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return memory{}, err
-		}
-		if name == "VmRSS" {
-			m.RSS = kb << 10
-		} else {
-			m.HWM = kb << 10
-		}
-	}
-	if m.RSS == 0 {
-		return memory{}, errors.New("no VmRSS in /proc/" + strconv.Itoa(pid) + "/status")
-	}
-	return m, nil
-}
-
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times (100 on
-// every Linux architecture Go supports).
-const clockTicks = 100
-
 // cpuTime returns the user and system CPU time pid has used so far.
 func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name, field 2, is parenthesised and may hold spaces.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+	t, err := procstat.CPU(pid)
+	return t.Total(), err
 }
 
 // selfCPU returns the user and system CPU time this process has used.
