@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -43,6 +44,25 @@ func checkQueryBase64(s string) error {
 	return err
 }
 
+// maxDrainedBody is the largest refused HTTP/1 body read and discarded
+// before the refusal is sent.
+const maxDrainedBody = 1 << 20
+
+// drainBody reads and discards a refused HTTP/1 request body of length
+// bytes when it is at most maxDrainedBody, and reports whether it did. An
+// HTTP/1 client sends its whole body before it reads the answer: refused
+// unread, the connection is closed under a client still writing, which
+// then sees a reset instead of the answer. Reading a bounded body costs
+// little (the request's read deadline and the per-address rate limit still
+// apply); a larger one is refused unread, and its connection closed.
+func drainBody(body io.Reader, length int64) bool {
+	if length > maxDrainedBody || body == nil {
+		return false
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(body, maxDrainedBody+1))
+	return err == nil && n == length
+}
+
 // bodyLimit refuses a request body larger than max bytes without reading
 // it: at once when its Content-Length says so (Connect, gRPC and gRPC-Web
 // get resource_exhausted in their protocol; anything else, such as the EC2
@@ -60,7 +80,7 @@ func (b *bodyLimit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ec2 := r.Method == http.MethodPost && r.URL.Path == "/"; r.ContentLength > b.max && !ec2 {
 		msg := "the request body of " + strconv.FormatInt(r.ContentLength, 10) +
 			" bytes is larger than the limit of " + strconv.FormatInt(b.max, 10)
-		if r.ProtoMajor == 1 {
+		if r.ProtoMajor == 1 && !drainBody(r.Body, r.ContentLength) {
 			// The unread body would be taken for the next request. On
 			// HTTP/2 the stream alone is reset: closing the connection
 			// would only cost both sides a new one.
