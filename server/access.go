@@ -47,7 +47,14 @@ func (i *accessInterceptor) authenticate(ctx context.Context, spec connect.Spec,
 	}
 	if err != nil {
 		i.auth.Audit(ctx, p, peer.Protocol, spec.Procedure, err)
-		return nil, accessConnectError(err)
+		ce := accessConnectError(err)
+		// The challenge is an HTTP header. gRPC sends an error's metadata
+		// as HTTP trailers, where WWW-Authenticate is not allowed (net/http
+		// drops it and logs "ignoring invalid trailer").
+		if connect.CodeOf(ce) == connect.CodeUnauthenticated && peer.Protocol != connect.ProtocolGRPC {
+			ce.(*connect.Error).Meta().Set("WWW-Authenticate", `Bearer realm="vpnfacade"`)
+		}
+		return nil, ce
 	}
 	return access.NewContext(ctx, p), nil
 }
@@ -94,9 +101,7 @@ func accessConnectError(err error) error {
 	case denial.Reason == access.ReasonOutOfScope:
 		return connect.NewError(connect.CodePermissionDenied, errors.New(denial.Message))
 	default:
-		ce := connect.NewError(connect.CodeUnauthenticated, errors.New(denial.Message))
-		ce.Meta().Set("WWW-Authenticate", `Bearer realm="vpnfacade"`)
-		return ce
+		return connect.NewError(connect.CodeUnauthenticated, errors.New(denial.Message))
 	}
 }
 

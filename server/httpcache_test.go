@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vpnfacade/vpnfacade/access"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
 	"github.com/vpnfacade/vpnfacade/server"
@@ -408,4 +411,54 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestUnauthenticatedChallengeIsAHeader calls without credentials on every
+// protocol: each gets Unauthenticated; Connect and gRPC-Web carry the
+// WWW-Authenticate challenge, and gRPC, whose error metadata travels as HTTP
+// trailers where the header is not allowed, does not make the server log
+// "ignoring invalid trailer".
+func TestUnauthenticatedChallengeIsAHeader(t *testing.T) {
+	st := store.NewMemory()
+	if _, err := st.Publish(t.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: fixture(3)}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "access.yaml")
+	yaml := "principals:\n  - name: reader\n    tokens_sha256: [\"" + strings.Repeat("ab", 32) + "\"]\n    accounts: [\"*\"]\n    regions: [\"*\"]\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := access.New(access.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st}), Access: auth})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	var serverLog syncBuffer
+	srv := &http.Server{Handler: h, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(&serverLog, "", 0)}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	base := "http://" + ln.Addr().String()
+
+	for name, opts := range map[string][]connect.ClientOption{"connect": nil, "grpc": {connect.WithGRPC()}, "grpcweb": {connect.WithGRPCWeb()}} {
+		client := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), base, opts...)
+		_, err := client.ListClientVpnEndpoints(t.Context(), &clientvpnv1.ListClientVpnEndpointsRequest{})
+		if connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Fatalf("%s: %v, want Unauthenticated", name, err)
+		}
+		challenge := err.(*connect.Error).Meta().Get("WWW-Authenticate")
+		if want := name != "grpc"; want != (challenge != "") {
+			t.Errorf("%s: WWW-Authenticate %q", name, challenge)
+		}
+	}
+	_ = srv.Close()
+	if strings.Contains(serverLog.String(), "trailer") {
+		t.Errorf("the server logged:\n%s", serverLog.String())
+	}
 }
