@@ -1,15 +1,18 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +49,14 @@ func fixture(n int) []*clientvpnv1.ClientVpnEndpoint {
 // startServer serves handler over h2c and HTTP/1.1 on a loopback port.
 func startServer(t testing.TB, h http.Handler) string {
 	t.Helper()
+	url, _ := startServerLogging(t, h)
+	return url
+}
+
+// startServerLogging is startServer, also returning what net/http's server
+// logs (its ErrorLog: dropped headers, TLS and protocol errors).
+func startServerLogging(t testing.TB, h http.Handler) (url string, serverLog *syncBuffer) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -53,10 +64,29 @@ func startServer(t testing.TB, h http.Handler) string {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	srv := &http.Server{Handler: h, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second}
+	serverLog = new(syncBuffer)
+	srv := &http.Server{Handler: h, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(serverLog, "", 0)}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), serverLog
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // h2cClient speaks HTTP/2 without TLS (prior knowledge), as gRPC clients do.

@@ -1,11 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/xml"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -366,18 +362,7 @@ func TestNotFoundOverGRPCSendsNoCacheTrailer(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st}), RefreshInterval: time.Minute})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	var serverLog syncBuffer
-	srv := &http.Server{Handler: h, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(&serverLog, "", 0)}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	base := "http://" + ln.Addr().String()
+	base, serverLog := startServerLogging(t, h)
 
 	for name, opt := range map[string]connect.ClientOption{"grpc": connect.WithGRPC(), "grpcweb": connect.WithGRPCWeb()} {
 		client := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), base, opt)
@@ -389,28 +374,9 @@ func TestNotFoundOverGRPCSendsNoCacheTrailer(t *testing.T) {
 			t.Errorf("%s: NotFound carries Cache-Control %q in its metadata", name, cc)
 		}
 	}
-	_ = srv.Close()
 	if strings.Contains(serverLog.String(), "trailer") {
 		t.Errorf("the server logged:\n%s", serverLog.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestUnauthenticatedChallengeIsAHeader calls without credentials on every
@@ -433,18 +399,7 @@ func TestUnauthenticatedChallengeIsAHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st}), Access: auth})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	var serverLog syncBuffer
-	srv := &http.Server{Handler: h, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(&serverLog, "", 0)}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	base := "http://" + ln.Addr().String()
+	base, serverLog := startServerLogging(t, h)
 
 	for name, opts := range map[string][]connect.ClientOption{"connect": nil, "grpc": {connect.WithGRPC()}, "grpcweb": {connect.WithGRPCWeb()}} {
 		client := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), base, opts...)
@@ -457,7 +412,6 @@ func TestUnauthenticatedChallengeIsAHeader(t *testing.T) {
 			t.Errorf("%s: WWW-Authenticate %q", name, challenge)
 		}
 	}
-	_ = srv.Close()
 	if strings.Contains(serverLog.String(), "trailer") {
 		t.Errorf("the server logged:\n%s", serverLog.String())
 	}
