@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/internal/logtest"
 	"github.com/vpnfacade/vpnfacade/server"
 	"github.com/vpnfacade/vpnfacade/store"
 )
@@ -55,7 +54,7 @@ func startServer(t testing.TB, h http.Handler) string {
 
 // startServerLogging is startServer, also returning what net/http's server
 // logs (its ErrorLog: dropped headers, TLS and protocol errors).
-func startServerLogging(t testing.TB, h http.Handler) (url string, serverLog *syncBuffer) {
+func startServerLogging(t testing.TB, h http.Handler) (url string, serverLog *logtest.Buffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,29 +63,11 @@ func startServerLogging(t testing.TB, h http.Handler) (url string, serverLog *sy
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	serverLog = new(syncBuffer)
+	serverLog = new(logtest.Buffer)
 	srv := &http.Server{Handler: h, Protocols: &protocols, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(serverLog, "", 0)}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String(), serverLog
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // h2cClient speaks HTTP/2 without TLS (prior knowledge), as gRPC clients do.
