@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/tls"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -39,6 +42,12 @@ const (
 	defaultTimeout      = 10 * time.Second
 	grpcExportPath      = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 	maxErrorBody        = 512
+
+	// An export that failed for a transient reason is sent again after
+	// defaultRetryBase, then twice as long each time up to maxRetryWait
+	// (jittered), within the export timeout.
+	defaultRetryBase = 250 * time.Millisecond
+	maxRetryWait     = 5 * time.Second
 )
 
 // exporterSettings are the OTLP exporter's settings, read from the
@@ -51,6 +60,7 @@ type exporterSettings struct {
 	gzip        bool
 	tlsConfig   *tls.Config // nil: the system's roots
 	description string
+	retryBase   time.Duration // 0: defaultRetryBase (tests shorten it)
 }
 
 // signalVar returns the traces-specific variable when it is set, else the
@@ -182,7 +192,12 @@ func (c *otlpClient) Stop(context.Context) error {
 	return nil
 }
 
-// UploadTraces implements otlptrace.Client.
+// UploadTraces implements otlptrace.Client. A failure the OTLP
+// specification calls transient (the collector is unavailable or asks to
+// slow down, or the connection failed) is sent again after a growing,
+// jittered wait, or the wait the collector asked for; all attempts share
+// the export timeout, so a collector that stays down costs one timeout
+// per batch, as before.
 func (c *otlpClient) UploadTraces(ctx context.Context, spans []*tracepb.ResourceSpans) error {
 	body, err := exportRequest(spans)
 	if err != nil {
@@ -190,36 +205,84 @@ func (c *otlpClient) UploadTraces(ctx context.Context, spans []*tracepb.Resource
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.s.timeout)
 	defer cancel()
-	if c.export != nil {
-		req := connect.NewRequest(&rawMessage{b: body})
-		for k, vs := range c.s.headers {
-			req.Header()[k] = vs
+	backoff := cmp.Or(c.s.retryBase, defaultRetryBase)
+	for attempt := 1; ; attempt++ {
+		var after time.Duration
+		var retry bool
+		if c.export != nil {
+			retry, after, err = c.call(ctx, body)
+		} else {
+			retry, after, err = c.post(ctx, body)
 		}
-		if _, err := c.export.CallUnary(ctx, req); err != nil {
-			return fmt.Errorf("OTLP gRPC export: %w", err)
+		if err == nil || !retry || ctx.Err() != nil {
+			return err
 		}
-		return nil
+		wait := max(after, backoff/2+rand.N(backoff/2+1))
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return fmt.Errorf("%w (attempt %d; no time left within the export timeout to wait %v for another)", err, attempt, wait.Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (attempt %d)", err, attempt)
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, maxRetryWait)
 	}
-	return c.post(ctx, body)
 }
 
-// post sends an export over HTTP.
-func (c *otlpClient) post(ctx context.Context, body []byte) error {
+// call sends an export over gRPC. retry says whether the failure is one
+// the OTLP specification lets an exporter retry; after is the wait the
+// collector asked for (RetryInfo), if any.
+func (c *otlpClient) call(ctx context.Context, body []byte) (retry bool, after time.Duration, err error) {
+	req := connect.NewRequest(&rawMessage{b: body})
+	for k, vs := range c.s.headers {
+		req.Header()[k] = vs
+	}
+	_, err = c.export.CallUnary(ctx, req)
+	if err == nil {
+		return false, 0, nil
+	}
+	err = fmt.Errorf("OTLP gRPC export: %w", err)
+	var delay time.Duration
+	var asked bool
+	var connectErr *connect.Error
+	if errors.As(err, &connectErr) {
+		for _, d := range connectErr.Details() {
+			if v, derr := d.Value(); derr == nil {
+				if info, ok := v.(*errdetails.RetryInfo); ok && info.GetRetryDelay() != nil {
+					delay, asked = info.GetRetryDelay().AsDuration(), true
+				}
+			}
+		}
+	}
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeAborted, connect.CodeOutOfRange, connect.CodeDataLoss:
+		return true, delay, err
+	case connect.CodeResourceExhausted:
+		// Only when the collector says when to come back.
+		return asked, delay, err
+	}
+	return false, 0, err
+}
+
+// post sends an export over HTTP. retry and after are as for call; after
+// comes from a Retry-After header in seconds.
+func (c *otlpClient) post(ctx context.Context, body []byte) (retry bool, after time.Duration, err error) {
 	var payload io.Reader = bytes.NewReader(body)
 	if c.s.gzip {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
 		if _, err := zw.Write(body); err != nil {
-			return err
+			return false, 0, err
 		}
 		if err := zw.Close(); err != nil {
-			return err
+			return false, 0, err
 		}
 		payload = &buf
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.s.endpoint, payload)
 	if err != nil {
-		return fmt.Errorf("OTLP HTTP export: %w", err)
+		return false, 0, fmt.Errorf("OTLP HTTP export: %w", err)
 	}
 	for k, vs := range c.s.headers {
 		req.Header[k] = vs
@@ -230,14 +293,25 @@ func (c *otlpClient) post(ctx context.Context, body []byte) error {
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("OTLP HTTP export: %w", err)
+		// The connection failed (refused, reset): the collector may be
+		// restarting. A cancelled or expired context ends the loop anyway.
+		return true, 0, fmt.Errorf("OTLP HTTP export: %w", err)
 	}
 	defer res.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
-	if res.StatusCode/100 != 2 {
-		return fmt.Errorf("OTLP HTTP export: %s: %s", res.Status, quote(strings.ToValidUTF8(string(msg), "?")))
+	if res.StatusCode/100 == 2 {
+		return false, 0, nil
 	}
-	return nil
+	err = fmt.Errorf("OTLP HTTP export: %s: %s", res.Status, quote(strings.ToValidUTF8(string(msg), "?")))
+	switch res.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		// A wait longer than the export timeout ends this export.
+		if secs, perr := strconv.Atoi(strings.TrimSpace(res.Header.Get("Retry-After"))); perr == nil && secs >= 0 {
+			after = time.Duration(min(secs, 24*60*60)) * time.Second
+		}
+		return true, after, err
+	}
+	return false, 0, err
 }
 
 // exportRequest encodes an ExportTraceServiceRequest holding spans: its
@@ -259,7 +333,9 @@ func exportRequest(spans []*tracepb.ResourceSpans) ([]byte, error) {
 // rawMessage is an encoded protobuf message, passed through rawCodec.
 type rawMessage struct{ b []byte }
 
-// rawCodec is connect-go's "proto" codec for messages already encoded.
+// rawCodec is connect-go's "proto" codec for messages already encoded; it
+// also encodes and decodes connect-go's own messages, the error statuses
+// whose details carry a collector's RetryInfo.
 type rawCodec struct{}
 
 // Name implements connect.Codec.
@@ -267,21 +343,25 @@ func (rawCodec) Name() string { return "proto" }
 
 // Marshal implements connect.Codec.
 func (rawCodec) Marshal(msg any) ([]byte, error) {
-	m, ok := msg.(*rawMessage)
-	if !ok {
-		return nil, errors.New("raw codec: not a raw message")
+	switch m := msg.(type) {
+	case *rawMessage:
+		return m.b, nil
+	case proto.Message: // connect-go's own: a status with its details
+		return proto.Marshal(m)
 	}
-	return m.b, nil
+	return nil, fmt.Errorf("raw codec: cannot encode %T", msg)
 }
 
 // Unmarshal implements connect.Codec. The response (an
 // ExportTraceServiceResponse, whose partial_success says how many spans
 // the collector rejected) is kept as received.
 func (rawCodec) Unmarshal(data []byte, msg any) error {
-	m, ok := msg.(*rawMessage)
-	if !ok {
-		return errors.New("raw codec: not a raw message")
+	switch m := msg.(type) {
+	case *rawMessage:
+		m.b = append(m.b[:0], data...)
+		return nil
+	case proto.Message: // an error's details, such as the collector's RetryInfo
+		return proto.Unmarshal(data, m)
 	}
-	m.b = append(m.b[:0], data...)
-	return nil
+	return fmt.Errorf("raw codec: cannot decode into %T", msg)
 }
