@@ -34,16 +34,44 @@ const approxEndpointBytes = 3072
 // written. <nextToken> is written only when nextToken is not empty. Nil
 // endpoints are skipped.
 func AppendDescribeClientVpnEndpoints(dst []byte, requestID string, endpoints []*clientvpnv1.ClientVpnEndpoint, nextToken string) []byte {
+	return appendDescribeResponse(dst, requestID, nextToken, func(x *xmlBuffer) {
+		for _, e := range endpoints {
+			if e != nil {
+				x.endpoint(e)
+			}
+		}
+	})
+}
+
+// AppendEndpoint appends one endpoint's <item> element, exactly as
+// AppendDescribeClientVpnEndpoints writes it, so that a server can encode
+// each endpoint once and answer with AppendDescribeClientVpnEndpointsItems.
+func AppendEndpoint(dst []byte, e *clientvpnv1.ClientVpnEndpoint) []byte {
+	x := xmlBuffer{b: dst}
+	x.endpoint(e)
+	return x.b
+}
+
+// AppendDescribeClientVpnEndpointsItems is AppendDescribeClientVpnEndpoints
+// for endpoints already encoded by AppendEndpoint: the items are copied in
+// order, unchanged.
+func AppendDescribeClientVpnEndpointsItems(dst []byte, requestID string, items [][]byte, nextToken string) []byte {
+	return appendDescribeResponse(dst, requestID, nextToken, func(x *xmlBuffer) {
+		for _, item := range items {
+			x.b = append(x.b, item...)
+		}
+	})
+}
+
+// appendDescribeResponse appends a DescribeClientVpnEndpoints response
+// whose <clientVpnEndpoint> list items writes.
+func appendDescribeResponse(dst []byte, requestID, nextToken string, items func(*xmlBuffer)) []byte {
 	x := xmlBuffer{b: dst}
 	x.b = append(x.b, xmlHeader...)
 	x.b = append(x.b, `<DescribeClientVpnEndpointsResponse xmlns="`+Namespace+`">`...)
 	x.text("requestId", requestID)
 	x.open("clientVpnEndpoint")
-	for _, e := range endpoints {
-		if e != nil {
-			x.endpoint(e)
-		}
-	}
+	items(&x)
 	x.close("clientVpnEndpoint")
 	if nextToken != "" {
 		x.text("nextToken", nextToken)
@@ -58,6 +86,17 @@ func AppendDescribeClientVpnEndpoints(dst []byte, requestID string, endpoints []
 func WriteDescribeClientVpnEndpoints(w http.ResponseWriter, requestID string, endpoints []*clientvpnv1.ClientVpnEndpoint, nextToken string) error {
 	body := AppendDescribeClientVpnEndpoints(make([]byte, 0, 512+len(endpoints)*approxEndpointBytes),
 		requestID, endpoints, nextToken)
+	return writeXML(w, http.StatusOK, requestID, body)
+}
+
+// WriteDescribeClientVpnEndpointsItems is WriteDescribeClientVpnEndpoints
+// for endpoints already encoded by AppendEndpoint.
+func WriteDescribeClientVpnEndpointsItems(w http.ResponseWriter, requestID string, items [][]byte, nextToken string) error {
+	size := 512 + len(nextToken)
+	for _, item := range items {
+		size += len(item)
+	}
+	body := AppendDescribeClientVpnEndpointsItems(make([]byte, 0, size), requestID, items, nextToken)
 	return writeXML(w, http.StatusOK, requestID, body)
 }
 

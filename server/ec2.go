@@ -16,7 +16,6 @@ import (
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/access"
 	"github.com/vpnfacade/vpnfacade/ec2query"
-	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/tracing"
 )
@@ -190,14 +189,16 @@ func (h *EC2Handler) serve(w http.ResponseWriter, r *http.Request, requestID str
 	if err != nil {
 		return action, err
 	}
-	endpoints := make([]*clientvpnv1.ClientVpnEndpoint, len(page.Endpoints))
+	// Each endpoint's XML is encoded once per snapshot, by the first
+	// request that shows it; the rest copy it.
+	items := make([][]byte, len(page.Endpoints))
 	for i, e := range page.Endpoints {
-		if endpoints[i], err = e.Message(); err != nil {
+		if items[i], err = e.EC2XML(); err != nil {
 			return action, err
 		}
 	}
 	h.cache.setHeaders(w.Header(), view, "")
-	if err := ec2query.WriteDescribeClientVpnEndpoints(w, requestID, endpoints, page.NextToken); err != nil {
+	if err := ec2query.WriteDescribeClientVpnEndpointsItems(w, requestID, items, page.NextToken); err != nil {
 		h.logger.DebugContext(r.Context(), "writing ec2 response", "error", err)
 	}
 	return action, nil

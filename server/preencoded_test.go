@@ -3,19 +3,28 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/ec2query"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/server"
 	"github.com/vpnfacade/vpnfacade/snapshot"
+	"github.com/vpnfacade/vpnfacade/store"
 )
 
 // generated returns the emulator's endpoints: every field of the contract,
@@ -145,5 +154,78 @@ func TestPreEncodedJSONMatchesProtojson(t *testing.T) {
 	var whole clientvpnv1.ListClientVpnEndpointsResponse
 	if err := protojson.Unmarshal(body, &whole); err != nil || len(whole.GetClientVpnEndpoints()) != len(eps) {
 		t.Fatalf("protojson.Unmarshal of the response: %v, %d endpoints", err, len(whole.GetClientVpnEndpoints()))
+	}
+}
+
+// TestPreEncodedEC2XMLEqualsEncoder pages through the emulator's endpoints
+// over the EC2 Query API, with a filter and page tokens, twice (the second
+// time every endpoint's XML comes from its snapshot's cache): each answer
+// is byte for byte what the EC2 encoder writes for the published
+// endpoints of the page.
+func TestPreEncodedEC2XMLEqualsEncoder(t *testing.T) {
+	t.Parallel()
+	eps := generated(t, 300)
+	byKey := map[string]*clientvpnv1.ClientVpnEndpoint{}
+	matching := 0
+	for _, e := range eps {
+		byKey[e.GetRegion()+"/"+e.GetClientVpnEndpointId()] = proto.CloneOf(e)
+		if p, _ := vpnfacade.EnumString(e.GetTransportProtocol(), e.TransportProtocolUnrecognized); p == "udp" || p == "tcp" {
+			matching++
+		}
+	}
+	st := store.NewMemory()
+	if _, err := st.Publish(t.Context(), store.Publication{RefreshedAt: time.Now(), Endpoints: eps}); err != nil {
+		t.Fatal(err)
+	}
+	regions := []string{"eu-west-1", "us-east-1"}
+	h := server.NewHandler(server.Options{Reader: server.NewReader(server.ReaderOptions{Store: st}), Regions: regions})
+	for pass := 1; pass <= 2; pass++ {
+		seen := 0
+		for _, region := range regions {
+			token := ""
+			for {
+				body := "Action=DescribeClientVpnEndpoints&Version=2016-11-15&MaxResults=37&Filter.1.Name=transport-protocol&Filter.1.Value.1=udp&Filter.1.Value.2=tcp"
+				if token != "" {
+					body += "&NextToken=" + url.QueryEscape(token)
+				}
+				req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				// Unverified without an access file; it names the region.
+				req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261202/"+region+"/ec2/aws4_request, SignedHeaders=host, Signature=00")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					t.Fatalf("pass %d, %s: status %d: %s", pass, region, rec.Code, rec.Body)
+				}
+				var page struct {
+					Items []struct {
+						ID string `xml:"clientVpnEndpointId"`
+					} `xml:"clientVpnEndpoint>item"`
+					NextToken string `xml:"nextToken"`
+				}
+				if err := xml.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+					t.Fatalf("pass %d: the answer is not XML: %v", pass, err)
+				}
+				var published []*clientvpnv1.ClientVpnEndpoint
+				for _, item := range page.Items {
+					e, ok := byKey[region+"/"+item.ID]
+					if !ok {
+						t.Fatalf("pass %d: answer names %s in %s, which was not published", pass, item.ID, region)
+					}
+					published = append(published, e)
+				}
+				want := ec2query.AppendDescribeClientVpnEndpoints(nil, rec.Header().Get(ec2query.RequestIDHeader), published, page.NextToken)
+				if !bytes.Equal(rec.Body.Bytes(), want) {
+					t.Fatalf("pass %d, %s: the answer differs from the encoder's:\ngot  %s\nwant %s", pass, region, rec.Body, want)
+				}
+				seen += len(page.Items)
+				if token = page.NextToken; token == "" {
+					break
+				}
+			}
+		}
+		if seen != matching || matching < len(eps)/2 {
+			t.Fatalf("pass %d: %d endpoints listed, want the %d of %d over udp or tcp", pass, seen, matching, len(eps))
+		}
 	}
 }

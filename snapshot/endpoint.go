@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/vpnfacade/vpnfacade"
+	"github.com/vpnfacade/vpnfacade/ec2query"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 )
 
@@ -30,6 +31,7 @@ type Endpoint struct {
 
 	wire []byte
 	json atomic.Pointer[[]byte] // protojson of the endpoint, built on first use
+	xml  atomic.Pointer[[]byte] // its EC2 Query XML <item>, built on first use
 }
 
 type tag struct{ key, value string }
@@ -70,6 +72,9 @@ func (e *Endpoint) Detached() *Endpoint {
 	if j := e.json.Load(); j != nil {
 		d.json.Store(j)
 	}
+	if x := e.xml.Load(); x != nil {
+		d.xml.Store(x)
+	}
 	return d
 }
 
@@ -87,19 +92,38 @@ func (e *Endpoint) Message() (*clientvpnv1.ClientVpnEndpoint, error) {
 // and kept for the snapshot's lifetime. The bytes are shared: callers must
 // not modify them.
 func (e *Endpoint) JSON() ([]byte, error) {
-	if j := e.json.Load(); j != nil {
-		return *j, nil
+	return e.encoded(&e.json, "JSON", func(m *clientvpnv1.ClientVpnEndpoint) ([]byte, error) {
+		return protojson.Marshal(m)
+	})
+}
+
+// EC2XML returns the endpoint's <item> element of an EC2
+// DescribeClientVpnEndpoints response (ec2query.AppendEndpoint), built on
+// first use and kept for the snapshot's lifetime. The bytes are shared:
+// callers must not modify them.
+func (e *Endpoint) EC2XML() ([]byte, error) {
+	return e.encoded(&e.xml, "EC2 XML", func(m *clientvpnv1.ClientVpnEndpoint) ([]byte, error) {
+		return ec2query.AppendEndpoint(nil, m), nil
+	})
+}
+
+// encoded returns the encoding kept in cache, building it with encode from
+// the decoded endpoint the first time. Concurrent first uses may both
+// encode; one result is kept and returned to both.
+func (e *Endpoint) encoded(cache *atomic.Pointer[[]byte], what string, encode func(*clientvpnv1.ClientVpnEndpoint) ([]byte, error)) ([]byte, error) {
+	if b := cache.Load(); b != nil {
+		return *b, nil
 	}
 	m, err := e.Message()
 	if err != nil {
 		return nil, err
 	}
-	j, err := protojson.Marshal(m)
+	b, err := encode(m)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: encode endpoint %s as JSON: %w", e.Key(), err)
+		return nil, fmt.Errorf("snapshot: encode endpoint %s as %s: %w", e.Key(), what, err)
 	}
-	e.json.CompareAndSwap(nil, &j)
-	return *e.json.Load(), nil
+	cache.CompareAndSwap(nil, &b)
+	return *cache.Load(), nil
 }
 
 // attribute returns the one value a single-valued filter name sees on e;

@@ -8,7 +8,7 @@
 # 10,000), pinned to CPU 0; the load tool runs pinned to CPU 1. Per round and
 # binary, in this order: the gRPC health check, Get by id, the List page of
 # 100 with two filters (gRPC; ghz offers gzip, as every grpc-go client does),
-# the same List over Connect JSON with wrk. Server CPU per call is the
+# the same List over Connect JSON and over the EC2 Query API with wrk. Server CPU per call is the
 # process's utime+stime (/proc/PID/stat) over the run divided by the calls
 # that succeeded. Binaries alternate within each round, so that before and
 # after see the same machine. Needs ghz (go install
@@ -44,6 +44,7 @@ cleanup() {
 trap cleanup EXIT
 
 list_json='{"maxResults":100,"filters":[{"name":"tag:Environment","values":["production"]},{"name":"transport-protocol","values":["udp"]}]}'
+ec2_form='Action=DescribeClientVpnEndpoints&Version=2016-11-15&MaxResults=100&Filter.1.Name=tag:Environment&Filter.1.Value.1=production&Filter.2.Name=transport-protocol&Filter.2.Value.1=udp'
 ticks=$(getconf CLK_TCK)
 
 # cpu_us PID: the process's user+system CPU time in microseconds.
@@ -88,16 +89,18 @@ ghz_call() {
 	after=$(cpu_us "$server")
 	ok=$(jq '.statusCodeDistribution.OK // 0' "$work/ghz.json")
 	awk -v n="$name" -v c=$((after - before)) -v ok="$ok" -v s="$seconds" -v total="$(jq .count "$work/ghz.json")" \
-		'BEGIN { printf "%-28s %9.0f calls/s  %7.1f µs server CPU per call  (%d of %d OK)\n", n, ok / s, (ok ? c / ok : 0), ok, total }'
+		'BEGIN { printf "%-30s %9.0f calls/s  %7.1f µs server CPU per call  (%d of %d OK)\n", n, ok / s, (ok ? c / ok : 0), ok, total }'
 }
 
-# wrk_json NAME PORT: Connect JSON List with wrk; prints the row.
-wrk_json() {
-	local name=$1 port=$2 before after
-	cat >"$work/list.lua" <<EOF
+# wrk_post NAME URL CONTENT-TYPE BODY [LUA]: POSTs BODY with wrk, LUA adding
+# to the request; prints the row.
+wrk_post() {
+	local name=$1 url=$2 type=$3 body=$4 lua=${5:-} before after
+	cat >"$work/post.lua" <<EOF
 wrk.method = "POST"
-wrk.body = '$list_json'
-wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "$type"
+$lua
 done = function(summary, latency, requests)
   io.write(string.format("WRK %d %d %d %d\n", summary.requests,
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
@@ -105,12 +108,11 @@ done = function(summary, latency, requests)
 end
 EOF
 	before=$(cpu_us "$server")
-	taskset -c 1 wrk -t1 -c4 -d"${seconds}s" -s "$work/list.lua" \
-		"http://127.0.0.1:$port/clientvpn.v1.ClientVpnService/ListClientVpnEndpoints" >"$work/wrk.out"
+	taskset -c 1 wrk -t1 -c4 -d"${seconds}s" -s "$work/post.lua" "$url" >"$work/wrk.out"
 	after=$(cpu_us "$server")
 	awk -v n="$name" -v c=$((after - before)) -v s="$seconds" '/^WRK/ {
 		ok = $2 - $3
-		printf "%-28s %9.0f calls/s  %7.1f µs server CPU per call  (%d errors; p50 %.1f ms, p99 %.1f ms)\n", n, ok / s, (ok ? c / ok : 0), $3, $4 / 1000, $5 / 1000
+		printf "%-30s %9.0f calls/s  %7.1f µs server CPU per call  (%d errors; p50 %.1f ms, p99 %.1f ms)\n", n, ok / s, (ok ? c / ok : 0), $3, $4 / 1000, $5 / 1000
 	}' "$work/wrk.out"
 }
 
@@ -126,7 +128,12 @@ for round in $(seq "$rounds"); do
 		ghz_call "health (gRPC)" "$port" grpc.health.v1.Health.Check '{}'
 		ghz_call "Get (gRPC)" "$port" clientvpn.v1.ClientVpnService.GetClientVpnEndpoint "{\"client_vpn_endpoint_id\":\"$id\"}"
 		ghz_call "List 100 of 10k (gRPC, gzip)" "$port" clientvpn.v1.ClientVpnService.ListClientVpnEndpoints "$list_proto"
-		wrk_json "List 100 (Connect JSON, wrk)" "$port"
+		wrk_post "List 100 (Connect JSON, wrk)" "http://127.0.0.1:$port/clientvpn.v1.ClientVpnService/ListClientVpnEndpoints" \
+			application/json "$list_json"
+		# The SDKs' List, for one of the demo's two regions: without an
+		# access file the signature is not checked, only its region read.
+		wrk_post "List 100 (EC2 Query XML, wrk)" "http://127.0.0.1:$port/" application/x-www-form-urlencoded "$ec2_form" \
+			'wrk.headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261202/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=00"'
 		stop
 	done
 done
