@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -21,35 +22,51 @@ const retryAfter = time.Second
 // admission bounds the expensive calls (List, EC2 Describe) a replica
 // works on at once, so that a burst of them cannot starve the cheap ones
 // (Get), and the slots one client address may hold of them, so that one
-// client cannot take them all. A call waits at most queueTimeout for a slot
-// (first for a place within its address's share, then for a slot), then is
-// shed with a retry hint. A slot is held from the start of the call's work
-// until its response is written, so that the memory of responses held by
-// slow readers is bounded too.
+// client cannot take them all. A call that finds no slot it may take waits
+// at most queueTimeout, then is shed with a retry hint.
+//
+// Waiting calls are not served in arrival order: a freed slot goes to the
+// waiting call whose address holds the fewest slots (then the earliest), so
+// that a client that holds none is served next however many calls other
+// addresses keep queued. Several addresses together can still fill every
+// slot, but not make a newcomer wait behind their queue: it waits for one
+// call to end.
+//
+// A slot is held from the start of the call's work until its response is
+// written, so that the memory of responses held by slow readers is bounded
+// too.
 type admission struct {
-	slots        chan struct{}
+	limit        int
 	perAddress   int // slots one address may hold; 0: no bound
 	queueTimeout time.Duration
 	overShare    func() // counts a call shed at its address's share; may be nil
 
 	mu        sync.Mutex
+	inFlight  int
 	addresses map[netip.Prefix]*addressSlots
+	waiting   []*waiter // in arrival order
 }
 
-// addressSlots are the places of one client address within its share:
-// held has one element per slot the address holds, and users counts the
-// tickets holding or waiting for a place, so that the entry is dropped with
-// the last of them.
+// addressSlots counts the slots one client address holds, and the tickets
+// holding or waiting for one (users), so that the entry is dropped with the
+// last of them.
 type addressSlots struct {
-	held  chan struct{}
-	users int
+	address netip.Prefix // invalid: unknown, not bounded per address
+	held    int
+	users   int
+}
+
+// waiter is a call waiting for a slot; granted is closed when it has one.
+type waiter struct {
+	slots   *addressSlots
+	granted chan struct{}
 }
 
 // newAdmission bounds expensive calls to limit at once, and those of one
 // client address to share of limit (rounded down, at least one; a share of
 // 1 or more: no bound per address).
 func newAdmission(limit int, share float64, queueTimeout time.Duration) *admission {
-	a := &admission{slots: make(chan struct{}, limit), queueTimeout: queueTimeout, addresses: map[netip.Prefix]*addressSlots{}}
+	a := &admission{limit: limit, queueTimeout: queueTimeout, addresses: map[netip.Prefix]*addressSlots{}}
 	if share < 1 {
 		a.perAddress = max(1, int(share*float64(limit)))
 	}
@@ -61,8 +78,7 @@ func newAdmission(limit int, share float64, queueTimeout time.Duration) *admissi
 type ticket struct {
 	a       *admission
 	address netip.Prefix
-	place   *addressSlots // the address's places, when bounded
-	held    bool
+	slots   *addressSlots // the address's count while the ticket holds a slot
 }
 
 type ticketKey struct{}
@@ -72,16 +88,10 @@ type ticketKey struct{}
 func (a *admission) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t := &ticket{a: a}
-		if a.perAddress > 0 {
-			t.address, _ = addressKey(r.RemoteAddr)
-		}
+		t.address, _ = addressKey(r.RemoteAddr)
 		defer func() {
-			if t.held {
-				<-a.slots
-				if t.place != nil {
-					<-t.place.held
-					a.leave(t)
-				}
+			if t.slots != nil {
+				a.release(t.slots)
 			}
 		}()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ticketKey{}, t)))
@@ -103,88 +113,115 @@ const (
 // not pass the middleware is always admitted.
 func admit(ctx context.Context) shedReason {
 	t, _ := ctx.Value(ticketKey{}).(*ticket)
-	if t == nil || t.held {
+	if t == nil || t.slots != nil {
 		return admitted
 	}
 	a := t.a
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	// take takes a place in ch, waiting until the queue timeout is over.
-	take := func(ch chan struct{}) bool {
-		select {
-		case ch <- struct{}{}:
-			return true
-		default:
-		}
-		if timer == nil {
-			timer = time.NewTimer(a.queueTimeout)
-		}
-		select {
-		case ch <- struct{}{}:
-			return true
-		case <-timer.C:
-			return false
-		case <-ctx.Done():
-			return false
-		}
+	a.mu.Lock()
+	slots := a.join(t.address)
+	// After every change the free slots have gone to the eligible waiters,
+	// so a free slot here is one nobody waiting may take.
+	if a.inFlight < a.limit && a.eligible(slots) {
+		a.take(slots)
+		a.mu.Unlock()
+		t.slots = slots
+		return admitted
 	}
-	if t.address.IsValid() {
-		t.place = a.join(t.address)
-		if !take(t.place.held) {
-			a.leave(t)
-			if a.overShare != nil && ctx.Err() == nil {
-				a.overShare()
-			}
-			return overShare
-		}
-	}
-	if !take(a.slots) {
-		if t.place != nil {
-			<-t.place.held
-			a.leave(t)
-		}
-		return busy
-	}
-	t.held = true
-	return admitted
-}
+	w := &waiter{slots: slots, granted: make(chan struct{})}
+	a.waiting = append(a.waiting, w)
+	a.mu.Unlock()
 
-// join returns the places of address, counting one more user of them.
-func (a *admission) join(address netip.Prefix) *addressSlots {
+	timer := time.NewTimer(a.queueTimeout)
+	defer timer.Stop()
+	select {
+	case <-w.granted:
+		t.slots = slots
+		return admitted
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	select {
+	case <-w.granted: // granted as the wait ended
+		t.slots = slots
+		return admitted
+	default:
+	}
+	a.waiting = slices.DeleteFunc(a.waiting, func(o *waiter) bool { return o == w })
+	why := busy
+	if !a.eligible(slots) {
+		why = overShare
+		if a.overShare != nil && ctx.Err() == nil {
+			a.overShare()
+		}
+	}
+	a.leave(slots)
+	return why
+}
+
+// eligible reports whether an address holding slots may take one more.
+// a.mu is held.
+func (a *admission) eligible(slots *addressSlots) bool {
+	return a.perAddress == 0 || !slots.address.IsValid() || slots.held < a.perAddress
+}
+
+// take gives a slot to an address. a.mu is held.
+func (a *admission) take(slots *addressSlots) {
+	a.inFlight++
+	slots.held++
+}
+
+// release gives back a slot of the address whose count is slots, and hands
+// the free slots to the waiting calls: each to the one whose address holds
+// the fewest, the earliest among equals.
+func (a *admission) release(slots *addressSlots) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.inFlight--
+	slots.held--
+	a.leave(slots)
+	for a.inFlight < a.limit {
+		next := -1
+		for i, w := range a.waiting {
+			if a.eligible(w.slots) && (next < 0 || w.slots.held < a.waiting[next].slots.held) {
+				next = i
+			}
+		}
+		if next < 0 {
+			return
+		}
+		w := a.waiting[next]
+		a.waiting = slices.Delete(a.waiting, next, next+1)
+		a.take(w.slots)
+		close(w.granted)
+	}
+}
+
+// join returns the count of address, with one more user. a.mu is held.
+func (a *admission) join(address netip.Prefix) *addressSlots {
 	s := a.addresses[address]
 	if s == nil {
-		s = &addressSlots{held: make(chan struct{}, a.perAddress)}
+		s = &addressSlots{address: address}
 		a.addresses[address] = s
 	}
 	s.users++
 	return s
 }
 
-// leave gives t's place back, if it has one (the caller has taken its
-// element out of held), dropping its address's entry with its last user.
-func (a *admission) leave(t *ticket) {
-	if t.place == nil {
-		return
+// leave drops a user of an address (which gave back or never took its
+// slot), and the address's entry with its last user. a.mu is held.
+func (a *admission) leave(slots *addressSlots) {
+	if slots.users--; slots.users == 0 {
+		delete(a.addresses, slots.address)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if t.place.users--; t.place.users == 0 {
-		delete(a.addresses, t.address)
-	}
-	t.place = nil
 }
 
 // limitOf returns the concurrency bound the request of ctx was admitted
 // under, and the bound per address (0: none), for messages.
 func limitOf(ctx context.Context) (limit, perAddress int) {
 	if t, _ := ctx.Value(ticketKey{}).(*ticket); t != nil {
-		return cap(t.a.slots), t.a.perAddress
+		return t.a.limit, t.a.perAddress
 	}
 	return 0, 0
 }

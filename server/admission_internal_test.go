@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -97,7 +98,7 @@ func TestAdmissionSharePerAddress(t *testing.T) {
 		close(c.release)
 		<-c.done
 	}
-	if n := len(a.slots); n != 0 {
+	if n := a.inFlight; n != 0 {
 		t.Errorf("%d slots held after every call ended", n)
 	}
 	if n := len(a.addresses); n != 0 {
@@ -135,4 +136,106 @@ func (a *admission) users(address netip.Prefix) int {
 		return s.users
 	}
 	return 0
+}
+
+// TestAdmissionServesTheLeastServedAddressFirst: addresses that together
+// hold every slot and keep calls queued do not make a newcomer wait behind
+// their queue: the next freed slot is the newcomer's.
+func TestAdmissionServesTheLeastServedAddressFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		share     float64
+		attackers []string
+	}{
+		{"one address, no share per address", 1, []string{"192.0.2.1"}},
+		{"two addresses at their share", 0.5, []string{"192.0.2.1", "192.0.2.2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAdmission(4, tc.share, time.Hour)
+			type call struct {
+				admitted chan shedReason
+				release  chan struct{}
+				done     chan struct{}
+			}
+			start := func(from string) *call {
+				c := &call{admitted: make(chan shedReason, 1), release: make(chan struct{}), done: make(chan struct{})}
+				h := a.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					c.admitted <- admit(r.Context())
+					<-c.release
+				}))
+				r := httptest.NewRequest(http.MethodPost, "/", nil)
+				r.RemoteAddr = from
+				go func() {
+					defer close(c.done)
+					h.ServeHTTP(httptest.NewRecorder(), r)
+				}()
+				return c
+			}
+			waitUntil := func(what string, cond func() bool) {
+				t.Helper()
+				deadline := time.Now().Add(time.Minute) // the test's own bound
+				for {
+					a.mu.Lock()
+					ok := cond()
+					a.mu.Unlock()
+					if ok {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("never: %s", what)
+					}
+					runtime.Gosched()
+				}
+			}
+			// The attackers take every slot, then queue as many calls again.
+			var holding, queued []*call
+			for i := range 4 {
+				c := start(fmt.Sprintf("%s:%d", tc.attackers[i%len(tc.attackers)], i+1))
+				if why := <-c.admitted; why != admitted {
+					t.Fatalf("attacker call %d: shed (%d), want admitted", i, why)
+				}
+				holding = append(holding, c)
+			}
+			for i := range 4 {
+				queued = append(queued, start(fmt.Sprintf("%s:%d", tc.attackers[i%len(tc.attackers)], i+100)))
+			}
+			waitUntil("the attackers' calls queue", func() bool { return len(a.waiting) == 4 })
+			newcomer := start("198.51.100.7:1")
+			waitUntil("the newcomer queues", func() bool { return len(a.waiting) == 5 })
+
+			// One attacker call ends: its slot is the newcomer's.
+			close(holding[0].release)
+			<-holding[0].done
+			waitUntil("the freed slot is taken", func() bool { return a.inFlight == 4 })
+			a.mu.Lock()
+			for _, w := range a.waiting {
+				if w.slots.address == netip.MustParsePrefix("198.51.100.7/32") {
+					a.mu.Unlock()
+					t.Fatal("an attacker's queued call took the freed slot; the newcomer still waits")
+				}
+			}
+			a.mu.Unlock()
+			if why := <-newcomer.admitted; why != admitted {
+				t.Fatalf("newcomer: %d, want admitted", why)
+			}
+			// The attackers' queue is served as slots free up, and every
+			// slot comes back.
+			close(newcomer.release)
+			<-newcomer.done
+			for _, c := range holding[1:] {
+				close(c.release)
+				<-c.done
+			}
+			for _, c := range queued {
+				if why := <-c.admitted; why != admitted {
+					t.Errorf("queued attacker call: %d, want admitted once slots freed", why)
+				}
+				close(c.release)
+				<-c.done
+			}
+			if a.inFlight != 0 || len(a.addresses) != 0 || len(a.waiting) != 0 {
+				t.Errorf("after every call: %d in flight, %d addresses, %d waiting; want none", a.inFlight, len(a.addresses), len(a.waiting))
+			}
+		})
+	}
 }
