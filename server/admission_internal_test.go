@@ -11,6 +11,30 @@ import (
 	"time"
 )
 
+// call is a request through the admission middleware that holds its slot,
+// if admitted, until release is closed.
+type call struct {
+	admitted chan shedReason
+	release  chan struct{}
+	done     chan struct{}
+}
+
+// startCall sends a request from the address from through a's middleware.
+func startCall(a *admission, from string) *call {
+	c := &call{admitted: make(chan shedReason, 1), release: make(chan struct{}), done: make(chan struct{})}
+	h := a.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.admitted <- admit(r.Context())
+		<-c.release
+	}))
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	r.RemoteAddr = from
+	go func() {
+		defer close(c.done)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}()
+	return c
+}
+
 // TestAdmissionSharePerAddress drives the admission middleware with calls
 // held in flight: one address (or IPv6 /64) holds at most its share of the
 // slots, and waits for a place of its own within the queue timeout; other
@@ -19,25 +43,7 @@ func TestAdmissionSharePerAddress(t *testing.T) {
 	a := newAdmission(5, 0.5, 50*time.Millisecond) // 2 per address
 	counted := 0
 	a.overShare = func() { counted++ }
-	type call struct {
-		admitted chan shedReason
-		release  chan struct{}
-		done     chan struct{}
-	}
-	start := func(from string) *call {
-		c := &call{admitted: make(chan shedReason, 1), release: make(chan struct{}), done: make(chan struct{})}
-		h := a.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c.admitted <- admit(r.Context())
-			<-c.release
-		}))
-		r := httptest.NewRequest(http.MethodPost, "/", nil)
-		r.RemoteAddr = from
-		go func() {
-			defer close(c.done)
-			h.ServeHTTP(httptest.NewRecorder(), r)
-		}()
-		return c
-	}
+	start := func(from string) *call { return startCall(a, from) }
 	admitNow := func(from string) *call {
 		t.Helper()
 		c := start(from)
@@ -152,25 +158,7 @@ func TestAdmissionServesTheLeastServedAddressFirst(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAdmission(4, tc.share, time.Hour)
-			type call struct {
-				admitted chan shedReason
-				release  chan struct{}
-				done     chan struct{}
-			}
-			start := func(from string) *call {
-				c := &call{admitted: make(chan shedReason, 1), release: make(chan struct{}), done: make(chan struct{})}
-				h := a.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					c.admitted <- admit(r.Context())
-					<-c.release
-				}))
-				r := httptest.NewRequest(http.MethodPost, "/", nil)
-				r.RemoteAddr = from
-				go func() {
-					defer close(c.done)
-					h.ServeHTTP(httptest.NewRecorder(), r)
-				}()
-				return c
-			}
+			start := func(from string) *call { return startCall(a, from) }
 			waitUntil := func(what string, cond func() bool) {
 				t.Helper()
 				deadline := time.Now().Add(time.Minute) // the test's own bound
