@@ -81,3 +81,31 @@ func TestCachingGzip(t *testing.T) {
 		t.Fatal("an entry for other bytes under the same hash was served")
 	}
 }
+
+// TestGzipCacheBytesBound: however many distinct large payloads callers
+// send through it (a client varying its filters), the cache holds at most
+// its bound of input and output bytes, counted exactly, and a payload
+// larger than the bound is compressed but never kept.
+func TestGzipCacheBytesBound(t *testing.T) {
+	const bound = 64 << 10
+	cache := newGzipCache(1000, bound)
+	c := &cachingGzip{cache: cache}
+	for i := range 200 {
+		payload := bytes.Repeat([]byte(fmt.Sprintf("probe %d;", i)), gzipCacheMinBytes/4)
+		if got := gunzip(t, compress(t, c, payload)); !bytes.Equal(got, payload) {
+			t.Fatalf("payload %d does not decompress to its input", i)
+		}
+		sum := 0
+		for _, e := range cache.entries {
+			sum += len(e.input) + len(e.output)
+		}
+		if sum != cache.bytes || cache.bytes > bound {
+			t.Fatalf("after %d payloads the cache counts %d bytes and holds %d; want them equal and at most %d", i+1, cache.bytes, sum, bound)
+		}
+	}
+	huge := bytes.Repeat([]byte("x"), bound+1)
+	compress(t, c, huge)
+	if _, ok := cache.get(cache.hash(huge), huge); ok {
+		t.Fatal("a payload larger than the bound was kept")
+	}
+}
