@@ -31,7 +31,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
-	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -182,9 +181,7 @@ func New(ctx context.Context, cfg Options) (*Source, error) {
 	base.Logger = sdkLogger{log}
 	base.Retryer = retryer(cfg, base)
 	base.RetryMode, base.RetryMaxAttempts = "", 0 // consumed by retryer
-	base.APIOptions = append(base.APIOptions, func(stack *middleware.Stack) error {
-		return stack.Build.Add(requestBodyWithoutWriteTo{}, middleware.After)
-	})
+	base.APIOptions = append(base.APIOptions, WithoutRequestBodyWriteTo)
 	s := &Source{
 		base:     base,
 		regions:  slices.Clone(cfg.Regions),

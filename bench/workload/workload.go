@@ -21,10 +21,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/vpnfacade/vpnfacade/bench/load"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/upstream"
 )
 
 // Protocols a client can speak.
@@ -172,10 +174,17 @@ func ListOp(clients []clientvpnv1connect.ClientVpnServiceClient, filters []Filte
 }
 
 // DirectClients returns an aws-sdk-go-v2 EC2 client per region, calling
-// endpointURL (an ec2sim) with static credentials and otherwise the SDK's
-// defaults: the standard retryer (3 attempts, exponential backoff, retry
-// quota) and its default HTTP client. Shared config files are not read.
-func DirectClients(ctx context.Context, endpointURL string, regions []string) (map[string]*ec2.Client, error) {
+// endpointURL (an ec2sim, or the facade's EC2 endpoint) with static
+// credentials and otherwise the SDK's defaults: the standard retryer (3
+// attempts, exponential backoff, retry quota) and its default HTTP client.
+// Shared config files are not read. The one change is the work-around for
+// smithy-go's request-body race (upstream.WithoutRequestBodyWriteTo),
+// which the facade's own clients use too: without it, a server that
+// answers as fast as one on loopback makes the client close its connection
+// under the response now and then, and the SDK retry the call (see
+// TestDirectClientsKeepTheirConnection). optFns adjust each client's
+// options after that.
+func DirectClients(ctx context.Context, endpointURL string, regions []string, optFns ...func(*ec2.Options)) (map[string]*ec2.Client, error) {
 	out := map[string]*ec2.Client{}
 	for _, r := range regions {
 		cfg, err := config.LoadDefaultConfig(ctx,
@@ -183,12 +192,13 @@ func DirectClients(ctx context.Context, endpointURL string, regions []string) (m
 			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("bench", "bench", "")),
 			config.WithSharedConfigFiles([]string{}),
 			config.WithSharedCredentialsFiles([]string{}),
+			config.WithAPIOptions([]func(*middleware.Stack) error{upstream.WithoutRequestBodyWriteTo}),
 		)
 		if err != nil {
 			return nil, fmt.Errorf("workload: AWS configuration: %w", err)
 		}
 		cfg.BaseEndpoint = aws.String(endpointURL)
-		out[r] = ec2.NewFromConfig(cfg)
+		out[r] = ec2.NewFromConfig(cfg, optFns...)
 	}
 	return out, nil
 }
