@@ -156,25 +156,32 @@ func (h *WatchHub) Close() {
 }
 
 // fanOut follows the change log and hands each change to every registered
-// watcher.
+// watcher. It wakes when a version is announced, not when this process has
+// loaded its snapshot: the log holds the change already, and a follower
+// replica's load of the whole snapshot would otherwise delay every
+// delivery. A watcher may so be told of a version a moment before this
+// process's reads serve it; streams that start meanwhile send the snapshot
+// they read and catch up from the log (see catchUp).
 func (h *WatchHub) fanOut(ctx context.Context) {
 	defer close(h.done)
 	for {
-		published := h.opts.Log.Published()
+		announced := h.opts.Log.Announced()
 		if err := h.advance(ctx); err != nil && ctx.Err() == nil {
 			h.log.Warn("watch: cannot read the change log; watchers wait for the next version", "error", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-published:
+		case <-announced:
 		case <-time.After(time.Second):
 			// A backstop: a failed read is retried.
 		}
 	}
 }
 
-// advance delivers every change up to the current version.
+// advance delivers every change the log holds, up to the current version
+// and past it when the log is ahead (announced, not loaded yet). The log
+// ending before the current version is a gap.
 func (h *WatchHub) advance(ctx context.Context) error {
 	view, err := h.opts.Reader.store.Current(ctx)
 	if err != nil {
@@ -191,16 +198,23 @@ func (h *WatchHub) advance(ctx context.Context) error {
 	}
 	last := h.last
 	h.mu.Unlock()
-	for last < view.Version {
+	for {
 		changes, err := h.opts.Log.Changes(ctx, last, 100)
 		if err != nil {
 			return err
 		}
 		var gapTo uint64
 		switch {
+		case len(changes) == 0 && last >= view.Version:
+			return nil // delivered everything
 		case len(changes) == 0:
 			gapTo = view.Version
 		case changes[0].Base != last || changes[0].Gap:
+			if changes[0].Version > view.Version {
+				// Watchers relist at the gap's version: wait until this
+				// process serves it (the mirror's move wakes the fan-out).
+				return nil
+			}
 			gapTo = changes[0].Version
 		}
 		h.mu.Lock()
@@ -223,7 +237,6 @@ func (h *WatchHub) advance(ctx context.Context) error {
 		}
 		h.mu.Unlock()
 	}
-	return nil
 }
 
 // deliverLocked queues c for every watcher, computing and encoding each

@@ -67,6 +67,13 @@ type ChangeLog interface {
 	// Published returns a channel that is closed once a version newer than
 	// the one Current returns now becomes current in this process.
 	Published() <-chan struct{}
+	// Announced returns a channel that is closed once this process learns
+	// that a newer version was published: at the latest when Published's
+	// channel closes, and with Redis as soon as the announcement arrives,
+	// before the mirror has loaded the new snapshot. The log holds the
+	// change by then (it is written in the same step as the announcement),
+	// so the watch fan-out can deliver it while the snapshot loads.
+	Announced() <-chan struct{}
 }
 
 // newChange builds the change that publishing next makes to base, from the

@@ -57,4 +57,8 @@ func (m *Memory) Changes(ctx context.Context, after uint64, limit int) ([]Change
 // Published implements ChangeLog.
 func (m *Memory) Published() <-chan struct{} { return m.published.Wait() }
 
+// Announced implements ChangeLog: a publish to the memory store is
+// announced when it becomes current.
+func (m *Memory) Announced() <-chan struct{} { return m.published.Wait() }
+
 var _ ChangeLog = (*Memory)(nil)

@@ -141,4 +141,9 @@ func (r *Redis) Changes(ctx context.Context, after uint64, limit int) ([]Change,
 // Published implements ChangeLog: the channel closes when the mirror moves.
 func (r *Redis) Published() <-chan struct{} { return r.published.Wait() }
 
+// Announced implements ChangeLog: the channel closes when an announcement
+// of a newer version than the mirror's arrives, or when the mirror moves
+// (a version found by polling, or published by this process).
+func (r *Redis) Announced() <-chan struct{} { return r.announced.Wait() }
+
 var _ ChangeLog = (*Redis)(nil)

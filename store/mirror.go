@@ -99,6 +99,11 @@ func (r *Redis) follow() {
 				r.log.Warn("ignoring a malformed announcement", "payload", msg.Payload)
 				continue
 			}
+			if m := r.mirror.Load(); m == nil || m.Version < v {
+				// The change log holds v already: the watch fan-out need
+				// not wait for the snapshot to load.
+				r.announced.Fire()
+			}
 			// A sync already in flight may have read the pointer before
 			// it moved: joining it is not enough, so try twice.
 			for range 2 {
@@ -256,6 +261,7 @@ func (r *Redis) advance(s *snapshot.Snapshot) {
 			// Newer data than a failed publish would have stored.
 			r.publishFailed.Store(false)
 			r.published.Fire()
+			r.announced.Fire()
 			return
 		}
 	}

@@ -139,6 +139,7 @@ type Redis struct {
 	publishMu     sync.Mutex    // serialises this process's publishes
 	flipping      atomic.Uint64 // the version this process is flipping to; 0: none
 	published     broadcast     // fired when the mirror moves
+	announced     broadcast     // fired when a newer version is announced, and when the mirror moves
 
 	ctx       context.Context // ends on Close; loads run under it
 	cancel    context.CancelFunc
