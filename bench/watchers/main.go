@@ -69,6 +69,7 @@ type options struct {
 	readers          int
 	logPath          string
 	gzip             bool
+	profile          string
 }
 
 func main() {
@@ -84,6 +85,7 @@ func main() {
 	flag.DurationVar(&o.refreshInterval, "refresh-interval", time.Second, "the replicas' refresh interval: a round waits for the next refresh, and the refresher's reads of the emulator share the machine with the deliveries (the service's default is 60s)")
 	flag.IntVar(&o.readers, "readers", 4, "closed-loop read workers (half Get, half List)")
 	flag.StringVar(&o.logPath, "log", os.DevNull, "file for the servers' logs")
+	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of both replicas and of this process, taken during the rounds with watchers (replica0.pprof, replica1.pprof, bench.pprof), and an execution trace of replica 1 over two rounds (replica1.trace); empty: none")
 	flag.BoolVar(&o.gzip, "gzip", false, "watchers accept gzip (the servers compress each change once; every watcher in this process decompresses it)")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -207,8 +209,10 @@ func run(o options) error {
 		replicas = append(replicas, &replica{process: p, url: m[1], pprof: "http://127.0.0.1:" + strconv.Itoa(pprofPort)})
 	}
 	readers := make([]clientvpnv1connect.ClientVpnServiceClient, len(replicas))
+	pollers := make([]clientvpnv1connect.ClientVpnServiceClient, len(replicas))
 	for i, r := range replicas {
 		readers[i] = clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), r.url, connect.WithGRPC())
+		pollers[i] = clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), r.url, connect.WithGRPC(), connect.WithAcceptCompression("gzip", nil, nil))
 	}
 	ids, err := waitServing(ctx, readers)
 	if err != nil {
@@ -216,7 +220,7 @@ func run(o options) error {
 	}
 	fmt.Printf("emulator: %d endpoints in %d regions; 2 replicas (refresh every %v) sharing one redis-server\n\n", o.endpoints, len(regions), o.refreshInterval)
 
-	b := &bench{o: o, sim: sim, readers: readers, replicas: replicas, ids: ids, rdb: rdb}
+	b := &bench{o: o, sim: sim, readers: readers, pollers: pollers, replicas: replicas, ids: ids, rdb: rdb}
 	without := b.measure(ctx, nil)
 
 	perReplica := o.watchers / len(replicas)
@@ -242,6 +246,7 @@ type bench struct {
 	o        options
 	sim      *ec2sim.Server
 	readers  []clientvpnv1connect.ClientVpnServiceClient
+	pollers  []clientvpnv1connect.ClientVpnServiceClient // for versions: no gzip
 	replicas []*replica
 	ids      []*clientvpnv1.GetClientVpnEndpointRequest
 	rdb      *redis.Client
@@ -277,6 +282,10 @@ func (b *bench) measure(ctx context.Context, watchers []*watcher) phase {
 	}
 
 	// Rounds of changes.
+	var stopProfiles func()
+	if watchers != nil && b.o.profile != "" {
+		stopProfiles = b.startProfiles()
+	}
 	c0 = b.cpu()
 	for range b.o.rounds {
 		v, err := b.round(ctx, watchers)
@@ -289,6 +298,9 @@ func (b *bench) measure(ctx context.Context, watchers []*watcher) phase {
 	}
 	for i, c := range b.cpu() {
 		p.roundCPU = append(p.roundCPU, c-c0[i])
+	}
+	if stopProfiles != nil {
+		stopProfiles()
 	}
 	if watchers != nil {
 		p.delays, p.missing = b.delays(ctx, watchers, p.versions)
@@ -361,11 +373,19 @@ func (b *bench) cpu() []time.Duration {
 	return out
 }
 
-// round changes the emulator's endpoints and waits until both replicas
-// serve a newer version and, when there are watchers, until every watcher
-// has received it. It returns the versions published meanwhile.
+// round changes the emulator's endpoints and waits until a newer version
+// is published and then, when there are watchers, until every watcher has
+// received it, and until both replicas serve it. It returns the versions
+// published meanwhile.
+//
+// The new version is read from Redis's current pointer, not by polling the
+// replicas: polls every 10 ms during the deliveries would be load on the
+// servers under test that no deployment puts there in step with each
+// publish (before, such polls were gzip-compressed Lists and took a sixth
+// of the follower's CPU during the rounds). The replicas are asked only
+// once the watchers have the version (the same with or without watchers).
 func (b *bench) round(ctx context.Context, watchers []*watcher) ([]uint64, error) {
-	before, err := b.version(ctx)
+	before, err := b.published(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -373,13 +393,13 @@ func (b *bench) round(ctx context.Context, watchers []*watcher) ([]uint64, error
 	deadline := time.Now().Add(30 * time.Second)
 	var now uint64
 	for {
-		if now, err = b.version(ctx); err == nil && now > before {
+		if now, err = b.published(ctx); err == nil && now > before {
 			break
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("no new version within 30s (%v)", err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 	for _, w := range watchers {
 		for w.latest() < now {
@@ -388,6 +408,15 @@ func (b *bench) round(ctx context.Context, watchers []*watcher) ([]uint64, error
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+	}
+	for {
+		if v, err := b.version(ctx); err == nil && v >= now {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the replicas do not serve version %d after 30s", now)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// The log's versions after before, up to now (a refresh that read the
 	// emulator in the middle of the change publishes two).
@@ -404,14 +433,26 @@ func (b *bench) round(ctx context.Context, watchers []*watcher) ([]uint64, error
 	return versions, nil
 }
 
-// changesKey is the change log of the default namespace.
-const changesKey = "vpnfacade:{default}:changes"
+// The change log and the current pointer of the default namespace.
+const (
+	changesKey = "vpnfacade:{default}:changes"
+	currentKey = "vpnfacade:{default}:current"
+)
+
+// published returns the version Redis's current pointer names.
+func (b *bench) published(ctx context.Context) (uint64, error) {
+	s, err := b.rdb.Get(ctx, currentKey).Result()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
 
 // version returns the lower of the replicas' current versions.
 func (b *bench) version(ctx context.Context) (uint64, error) {
 	var lowest uint64
-	for i, c := range b.readers {
-		res, err := c.ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 5})
+	for i, c := range b.pollers {
+		res, err := c.ListClientVpnEndpoints(ctx, &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 1})
 		if err != nil {
 			return 0, err
 		}
