@@ -70,6 +70,7 @@ type options struct {
 	logPath          string
 	gzip             bool
 	profile          string
+	maxReadFrame     int
 }
 
 func main() {
@@ -86,6 +87,7 @@ func main() {
 	flag.IntVar(&o.readers, "readers", 4, "closed-loop read workers (half Get, half List)")
 	flag.StringVar(&o.logPath, "log", os.DevNull, "file for the servers' logs")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of both replicas and of this process, taken during the rounds with watchers (replica0.pprof, replica1.pprof, bench.pprof), and an execution trace of replica 1 over two rounds (replica1.trace); empty: none")
+	flag.IntVar(&o.maxReadFrame, "max-read-frame", 0, "the watchers' HTTP/2 SETTINGS_MAX_FRAME_SIZE (http.HTTP2Config.MaxReadFrameSize), 16384 to 16777215: the largest DATA frame the servers may send them; 0: Go's default, 16 KiB, what grpc-go and connect-go clients use unless told otherwise")
 	flag.BoolVar(&o.gzip, "gzip", false, "watchers accept gzip (the servers compress each change once; every watcher in this process decompresses it)")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -227,7 +229,7 @@ func run(o options) error {
 	var watchers []*watcher
 	start := time.Now()
 	for i, r := range replicas {
-		ws, err := openWatchers(ctx, r.url, i, perReplica, o.perConn, o.gzip)
+		ws, err := openWatchers(ctx, r.url, i, perReplica, o.perConn, o.gzip, o.maxReadFrame)
 		if err != nil {
 			return err
 		}
@@ -516,8 +518,12 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func (b *bench) report(without, with phase, watchers []*watcher, opened time.Duration) {
 	n := len(watchers)
 	perReplica := n / len(b.replicas)
-	fmt.Printf("%d watchers (%d per replica, %d streams per HTTP/2 connection, gzip accepted: %v) opened with their initial state of %d endpoints in %.1f s\n\n",
-		n, perReplica, b.o.perConn, b.o.gzip, b.o.endpoints, opened.Seconds())
+	frame := "16384 (Go's default)"
+	if b.o.maxReadFrame != 0 {
+		frame = strconv.Itoa(b.o.maxReadFrame)
+	}
+	fmt.Printf("%d watchers (%d per replica, %d streams per HTTP/2 connection, gzip accepted: %v, max read frame size %s) opened with their initial state of %d endpoints in %.1f s\n\n",
+		n, perReplica, b.o.perConn, b.o.gzip, frame, b.o.endpoints, opened.Seconds())
 
 	var all []time.Duration
 	for _, d := range with.delays {

@@ -109,7 +109,7 @@ func (w *watcher) latest() uint64 {
 // connection (each connection its own transport), and returns them once
 // every initial state is complete (within 5 minutes). The streams last as
 // long as ctx.
-func openWatchers(ctx context.Context, url string, replica, n, perConn int, gzip bool) ([]*watcher, error) {
+func openWatchers(ctx context.Context, url string, replica, n, perConn int, gzip bool, maxReadFrame int) ([]*watcher, error) {
 	var out []*watcher
 	var client clientvpnv1connect.ClientVpnServiceClient
 	opts := []connect.ClientOption{connect.WithGRPC(), connect.WithCodec(headerCodec{})}
@@ -118,7 +118,11 @@ func openWatchers(ctx context.Context, url string, replica, n, perConn int, gzip
 	}
 	for i := range n {
 		if i%perConn == 0 {
-			client = clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), url, opts...)
+			hc := h2cClient()
+			if maxReadFrame != 0 {
+				hc.Transport.(*http.Transport).HTTP2 = &http.HTTP2Config{MaxReadFrameSize: maxReadFrame}
+			}
+			client = clientvpnv1connect.NewClientVpnServiceClient(hc, url, opts...)
 		}
 		w := &watcher{replica: replica, initial: make(chan struct{})}
 		stream, err := client.WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{})
