@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -62,12 +63,11 @@ func (e *Endpoint) Wire() []byte { return e.wire }
 // holders that outlive it (a change log): e's bytes are a slice of one
 // buffer holding the whole snapshot's, which e would keep alive.
 func (e *Endpoint) Detached() *Endpoint {
-	d := &Endpoint{
-		id: e.id, region: e.region, account: e.account, hasID: e.hasID,
-		vpc: e.vpc, transport: e.transport, status: e.status,
-		hasVPC: e.hasVPC, hasTransport: e.hasTransport, hasStatus: e.hasStatus,
-		tags: e.tags,
-		wire: bytes.Clone(e.wire),
+	d := &Endpoint{}
+	// Its attributes point into its bytes: read them from the copy. The
+	// bytes were read once already, so they are well formed.
+	if err := readEndpoint(d, bytes.Clone(e.wire), &tagSlab{}); err != nil {
+		panic("snapshot: an endpoint's encoding no longer reads: " + err.Error())
 	}
 	if j := e.json.Load(); j != nil {
 		d.json.Store(j)
@@ -173,23 +173,24 @@ var (
 
 var errCorrupt = errors.New("snapshot: corrupt endpoint encoding")
 
-// interner keeps one copy of each repeated attribute value of a snapshot
-// (regions, accounts, tag keys and values, spellings).
-type interner map[string]string
-
-func (in interner) get(b []byte) string {
-	if s, ok := in[string(b)]; ok {
-		return s
+// wireString returns b as a string without copying it. The snapshot never
+// modifies an endpoint's encoding, so the string stays valid and unchanged
+// for as long as the encoding is reachable; it keeps the encoding's buffer
+// alive, which is why Detached reads its copy again.
+func wireString(b []byte) string {
+	if len(b) == 0 {
+		return ""
 	}
-	s := string(b)
-	in[s] = s
-	return s
+	return unsafe.String(&b[0], len(b))
 }
 
 // readEndpoint fills e's attributes from its wire bytes without decoding the
-// whole message: only the fields filters, sorting and tokens need.
-func readEndpoint(e *Endpoint, wire []byte, in interner) error {
+// whole message: only the fields filters, sorting and tokens need. The
+// attributes' strings point into wire (see wireString): reading copies
+// nothing but the tags' list.
+func readEndpoint(e *Endpoint, wire []byte, tags *tagSlab) error {
 	e.wire = wire
+	scratch := tags.scratch[:0]
 	var (
 		transport   protoreflect.EnumNumber
 		transportX  []byte
@@ -215,13 +216,13 @@ func readEndpoint(e *Endpoint, wire []byte, in interner) error {
 			b = b[n:]
 			switch num {
 			case fieldID:
-				e.id, e.hasID = string(v), true
+				e.id, e.hasID = wireString(v), true
 			case fieldVPC:
-				e.vpc, e.hasVPC = in.get(v), true
+				e.vpc, e.hasVPC = wireString(v), true
 			case fieldRegion:
-				e.region = in.get(v)
+				e.region = wireString(v)
 			case fieldAccount:
-				e.account = in.get(v)
+				e.account = wireString(v)
 			case fieldTransportX:
 				transportX, hasTranspX = v, true
 			case fieldStatus:
@@ -239,14 +240,14 @@ func readEndpoint(e *Endpoint, wire []byte, in interner) error {
 				var t tag
 				if err := readPair(v, fieldTagKey, fieldTagValue, func(first bool, _ uint64, bytes []byte) {
 					if first {
-						t.key = in.get(bytes)
+						t.key = wireString(bytes)
 					} else {
-						t.value = in.get(bytes)
+						t.value = wireString(bytes)
 					}
 				}); err != nil {
 					return err
 				}
-				e.tags = append(e.tags, t)
+				scratch = append(scratch, t)
 			}
 		case typ == protowire.VarintType && num == fieldTransport:
 			v, n := protowire.ConsumeVarint(b)
@@ -263,27 +264,45 @@ func readEndpoint(e *Endpoint, wire []byte, in interner) error {
 			b = b[n:]
 		}
 	}
+	tags.scratch = scratch
+	e.tags = tags.take(scratch)
 	var x *string
 	if hasTranspX {
-		s := in.get(transportX)
+		s := wireString(transportX)
 		x = &s
 	}
 	e.transport, e.hasTransport = vpnfacade.EnumString(clientvpnv1.TransportProtocol(transport), x)
-	if e.hasTransport {
-		e.transport = in.get([]byte(e.transport))
-	}
 	if statusFound {
 		x = nil
 		if hasStatusX {
-			s := in.get(statusX)
+			s := wireString(statusX)
 			x = &s
 		}
 		e.status, e.hasStatus = vpnfacade.EnumString(clientvpnv1.ClientVpnEndpointStatusCode(statusCode), x)
-		if e.hasStatus {
-			e.status = in.get([]byte(e.status))
-		}
 	}
 	return nil
+}
+
+// tagSlab hands out the tag lists of a run of endpoints from shared blocks:
+// one allocation for many endpoints instead of a few for each.
+type tagSlab struct {
+	block   []tag
+	scratch []tag // the endpoint being read
+}
+
+const tagBlock = 1024
+
+// take returns a copy of tags carved out of the current block.
+func (s *tagSlab) take(tags []tag) []tag {
+	if len(tags) == 0 {
+		return nil
+	}
+	if len(tags) > cap(s.block)-len(s.block) {
+		s.block = make([]tag, 0, max(tagBlock, len(tags)))
+	}
+	from := len(s.block)
+	s.block = append(s.block, tags...)
+	return s.block[from:len(s.block):len(s.block)]
 }
 
 // readPair reads a small message of which two fields matter (Tag,

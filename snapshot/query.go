@@ -26,10 +26,6 @@ const (
 // FilterNames lists every filter the query engine supports.
 var FilterNames = []string{FilterEndpointID, FilterTransportProtocol, FilterVpcID, FilterStatus, FilterTag, FilterTagKey, FilterRegion, FilterAccountID}
 
-// indexedFilters are the single-valued filter names with an index (tag-key
-// and tag:<key> are indexed too, from each tag).
-var indexedFilters = []string{FilterEndpointID, FilterTransportProtocol, FilterVpcID, FilterStatus, FilterRegion, FilterAccountID}
-
 // Filter is one EC2 filter: an endpoint matches when its attribute Name
 // matches any of Values. Values may use the wildcards * and ?; a backslash
 // makes the next character literal.
@@ -335,7 +331,7 @@ func errMissing(missing []string) error {
 func (s *Snapshot) positionsOfIDs(ids []string, within func(vpnfacade.PartitionKey) bool) (positions []int32, missing []string) {
 	for _, id := range ids {
 		found := false
-		for _, i := range s.index[indexKey(FilterEndpointID, id)] {
+		for _, i := range s.positionsOfID(id) {
 			if within == nil || within(s.endpoints[i].Partition()) {
 				positions = append(positions, i)
 				found = true
@@ -356,15 +352,15 @@ func (s *Snapshot) indexed(f *compiledFilter) ([]int32, bool) {
 		return nil, false
 	}
 	name := f.name
-	if f.tagKey == "" && name != FilterTagKey && !slices.Contains(indexedFilters, name) {
+	if f.tagKey == "" && name != FilterTagKey && name != FilterEndpointID && !slices.Contains(indexedAttributes[:], name) {
 		return nil, false
 	}
 	if len(f.exact) == 1 {
-		return s.index[indexKey(name, f.exact[0])], true
+		return s.lookup(f, f.exact[0]), true
 	}
 	var out []int32
 	for _, v := range f.exact {
-		out = append(out, s.index[indexKey(name, v)]...)
+		out = append(out, s.lookup(f, v)...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), true

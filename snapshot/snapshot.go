@@ -9,11 +9,14 @@ package snapshot
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"iter"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -35,9 +38,7 @@ type Snapshot struct {
 	Partitions []Partition
 
 	endpoints []Endpoint
-	// index maps an indexed attribute ("endpoint-id\x00cvpn-…",
-	// "tag:Name\x00web", …) to the ascending positions holding it.
-	index map[string][]int32
+	idx       *indexes // built on first use, shared with Refreshed copies
 }
 
 // sortKey is the order of endpoints in a snapshot and the position a page
@@ -87,13 +88,20 @@ func New(version uint64, refreshedAt time.Time, partitions []Partition, endpoint
 		}
 		wires[i] = arena[start:len(arena):len(arena)]
 	}
-	return build(version, refreshedAt, partitions, wires, true)
+	s, err := build(version, refreshedAt, partitions, wires, true)
+	if err != nil {
+		return nil, err
+	}
+	s.BuildIndexes()
+	return s, nil
 }
 
 // FromWire builds a snapshot from endpoints already encoded (as Wire
 // returns them), in chunks of length-prefixed encodings (a uvarint length,
 // then the bytes) as AppendWire writes them. It takes ownership of the
-// chunks and reads only the attributes it indexes, not whole messages.
+// chunks, which must never be modified afterwards (the snapshot's strings
+// point into them), and reads only the attributes it indexes, not whole
+// messages. Its indexes are built on first use, or by BuildIndexes.
 func FromWire(version uint64, refreshedAt time.Time, partitions []Partition, chunks [][]byte) (*Snapshot, error) {
 	var wires [][]byte
 	for _, chunk := range chunks {
@@ -126,13 +134,10 @@ func build(version uint64, refreshedAt time.Time, partitions []Partition, wires 
 		RefreshedAt: refreshedAt,
 		Partitions:  partitions,
 		endpoints:   make([]Endpoint, len(wires)),
-		index:       make(map[string][]int32),
+		idx:         &indexes{},
 	}
-	in := interner{}
-	for i, w := range wires {
-		if err := readEndpoint(&s.endpoints[i], w, in); err != nil {
-			return nil, fmt.Errorf("snapshot: endpoint %d: %w", i, err)
-		}
+	if err := readEndpoints(s.endpoints, wires); err != nil {
+		return nil, err
 	}
 	if !sorted && !s.sorted() {
 		// Not in snapshot order (written by something else than
@@ -150,23 +155,39 @@ func build(version uint64, refreshedAt time.Time, partitions []Partition, wires 
 		}
 		return build(version, refreshedAt, partitions, ordered, true)
 	}
-	for i := range s.endpoints {
-		e := &s.endpoints[i]
-		add := func(name, value string) {
-			k := indexKey(name, value)
-			s.index[k] = append(s.index[k], int32(i))
-		}
-		for _, name := range indexedFilters {
-			if v, ok := e.attribute(name); ok {
-				add(name, v)
-			}
-		}
-		for _, t := range e.tags {
-			add(FilterTagKey, t.key)
-			add("tag:"+t.key, t.value)
+	return s, nil
+}
+
+// parallelMin is the fewest endpoints worth reading on more than one
+// goroutine.
+const parallelMin = 4096
+
+// readEndpoints reads each endpoint's attributes from its encoding, on as
+// many goroutines as the process may run at once for a large snapshot.
+func readEndpoints(dst []Endpoint, wires [][]byte) error {
+	workers := min(runtime.GOMAXPROCS(0), len(wires)/parallelMin)
+	if workers <= 1 {
+		return readRange(dst, wires, 0)
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	per := (len(wires) + workers - 1) / workers
+	for w := range workers {
+		from, to := w*per, min((w+1)*per, len(wires))
+		wg.Go(func() { errs[w] = readRange(dst[from:to], wires[from:to], from) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func readRange(dst []Endpoint, wires [][]byte, offset int) error {
+	var tags tagSlab
+	for i, w := range wires {
+		if err := readEndpoint(&dst[i], w, &tags); err != nil {
+			return fmt.Errorf("snapshot: endpoint %d: %w", offset+i, err)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 func (s *Snapshot) sorted() bool {
@@ -182,8 +203,6 @@ func (s *Snapshot) sorted() bool {
 func (s *Snapshot) search(k sortKey) int {
 	return sort.Search(len(s.endpoints), func(i int) bool { return s.endpoints[i].sortKey().compare(k) >= 0 })
 }
-
-func indexKey(name, value string) string { return name + "\x00" + value }
 
 // Len returns the number of endpoints.
 func (s *Snapshot) Len() int { return len(s.endpoints) }
@@ -264,5 +283,5 @@ func where(region, accountID string) string {
 // not copied) whose data was confirmed unchanged by a later refresh at at,
 // with the partitions' states of that refresh.
 func (s *Snapshot) Refreshed(at time.Time, partitions []Partition) *Snapshot {
-	return &Snapshot{Version: s.Version, RefreshedAt: at, Partitions: partitions, endpoints: s.endpoints, index: s.index}
+	return &Snapshot{Version: s.Version, RefreshedAt: at, Partitions: partitions, endpoints: s.endpoints, idx: s.idx}
 }

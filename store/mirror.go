@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vpnfacade/vpnfacade"
 	"github.com/vpnfacade/vpnfacade/snapshot"
@@ -182,6 +183,16 @@ func (r *Redis) syncOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.mirror.Load() == nil {
+		// Nothing served yet: serve at once; the indexes follow, and a
+		// query that needs one before then builds it.
+		r.advance(snap)
+		go snap.BuildIndexes()
+		return nil
+	}
+	// Readers have a snapshot: none of them should pay for this one's
+	// indexes.
+	snap.BuildIndexes()
 	r.advance(snap)
 	return nil
 }
@@ -209,7 +220,7 @@ func (r *Redis) recordSync(err error) {
 }
 
 // load reads one version. Endpoints stay encoded: only the attributes the
-// snapshot indexes are read from them.
+// snapshot indexes are read from them. Its indexes are not built yet.
 func (r *Redis) load(ctx context.Context, version uint64) (*snapshot.Snapshot, error) {
 	key := r.keys.snapshot(version)
 	vals, err := r.client.HMGet(ctx, key, metaFieldNames...).Result()
@@ -220,24 +231,9 @@ func (r *Redis) load(ctx context.Context, version uint64) (*snapshot.Snapshot, e
 	if err != nil {
 		return nil, fmt.Errorf("store: read version %d: %w", version, err)
 	}
-	all := make([][]byte, 0, meta.chunks)
-	fields := make([]string, 0, chunksPerTrip)
-	for start := 0; start < meta.chunks; start += chunksPerTrip {
-		fields = fields[:0]
-		for i := start; i < min(start+chunksPerTrip, meta.chunks); i++ {
-			fields = append(fields, chunkField(i))
-		}
-		chunks, err := r.client.HMGet(ctx, key, fields...).Result()
-		if err != nil {
-			return nil, fmt.Errorf("store: read version %d: %w", version, err)
-		}
-		for i, c := range chunks {
-			s, ok := c.(string)
-			if !ok {
-				return nil, fmt.Errorf("store: read version %d: %s is missing", version, fields[i])
-			}
-			all = append(all, []byte(s))
-		}
+	all, err := r.readChunks(ctx, key, meta.chunks)
+	if err != nil {
+		return nil, fmt.Errorf("store: read version %d: %w", version, err)
 	}
 	snap, err := snapshot.FromWire(version, meta.refreshedAt, meta.partitions, all)
 	if err != nil {
@@ -247,6 +243,40 @@ func (r *Redis) load(ctx context.Context, version uint64) (*snapshot.Snapshot, e
 		return nil, fmt.Errorf("store: read version %d: %d endpoints read, %d recorded", version, snap.Len(), meta.count)
 	}
 	return snap, nil
+}
+
+// readChunks reads the n endpoint chunks of the snapshot at key, in order:
+// chunksPerTrip per command, up to parallelTrips commands at once on as
+// many connections, so that Redis sends one reply while this process reads
+// another. The chunks are go-redis's reply strings, not copies.
+func (r *Redis) readChunks(ctx context.Context, key string, n int) ([][]byte, error) {
+	all := make([][]byte, n)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallelTrips)
+	for start := 0; start < n; start += chunksPerTrip {
+		fields := make([]string, 0, chunksPerTrip)
+		for i := start; i < min(start+chunksPerTrip, n); i++ {
+			fields = append(fields, chunkField(i))
+		}
+		g.Go(func() error {
+			chunks, err := r.client.HMGet(ctx, key, fields...).Result()
+			if err != nil {
+				return err
+			}
+			for i, c := range chunks {
+				s, ok := c.(string)
+				if !ok {
+					return fmt.Errorf("%s is missing", fields[i])
+				}
+				all[start+i] = stringBytes(s)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return all, nil
 }
 
 // advance makes s the mirror's snapshot unless the mirror already holds

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/vpnfacade/vpnfacade/snapshot"
 )
@@ -30,7 +31,18 @@ const (
 	chunkBytes     = 256 << 10
 	chunksPerTrip  = 16
 	chunkFieldName = "chunk:"
+	// parallelTrips is how many reads of chunksPerTrip chunks a load runs
+	// at once.
+	parallelTrips = 4
 )
+
+// stringBytes returns the bytes of s without copying them. The caller must
+// never modify them: a snapshot only reads its chunks (see
+// snapshot.FromWire), and a Go string's bytes are never written, so they
+// stay as Redis sent them.
+func stringBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
 
 func chunkField(i int) string { return chunkFieldName + strconv.Itoa(i) }
 
