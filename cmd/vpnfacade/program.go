@@ -174,6 +174,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Registerer:     registry,
 		TracerProvider: tracer,
 		Report:         status.report,
+		ReturnMemory:   true,
 	})
 	if err != nil {
 		return err
