@@ -16,7 +16,10 @@
 // reading --count endpoints from an in-process EC2 emulator, and measures
 // its RSS after its first refresh and a GC the same way (the SDK's XML
 // decoding is the garbage there); the warm start then loads what it
-// published. Without it, the snapshot is written to Redis directly.
+// published. Without it, the snapshot is written to Redis directly. While
+// the replica runs, this command holds the namespace's writer lease: the
+// replica only follows, as a replica whose leader runs elsewhere (its
+// upstream is a closed loopback port besides).
 //
 // Every build named by --bin is run each round, in turn, so that before and
 // after meet the same machine load. --env adds a variant of each run with
@@ -52,6 +55,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	"github.com/vpnfacade/vpnfacade/lease"
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
@@ -137,6 +141,13 @@ func measure(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
+	// Nobody listens at deadURL, the replicas' upstream: they never lead
+	// (see warmStart), and would read nothing if they did.
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	deadURL := "http://127.0.0.1:" + strconv.Itoa(port)
 	var simURL string
 	if c.refresher {
 		sim, err := ec2sim.New(ec2sim.Options{Endpoints: data, DefaultRegion: regions[0]})
@@ -152,13 +163,6 @@ func measure(ctx context.Context, c config) error {
 		defer hs.Close()
 		simURL = "http://" + ln.Addr().String()
 	} else {
-		// Nobody listens there: the replica's refresher fails and retries
-		// while the replica serves what Redis holds.
-		port, err := freePort()
-		if err != nil {
-			return err
-		}
-		simURL = "http://127.0.0.1:" + strconv.Itoa(port)
 		if err := publish(ctx, redisURL, "warm", data); err != nil {
 			return err
 		}
@@ -178,7 +182,7 @@ func measure(ctx context.Context, c config) error {
 						return fmt.Errorf("%s: cold start: %w", b.name, err)
 					}
 				}
-				if err := warmStart(ctx, c, b, env, redisURL, ns, simURL, &r); err != nil {
+				if err := warmStart(ctx, c, b, env, redisURL, ns, deadURL, &r); err != nil {
 					return fmt.Errorf("%s: warm start: %w", b.name, err)
 				}
 				results = append(results, r)
@@ -279,9 +283,49 @@ func coldStart(ctx context.Context, c config, b build, env, redisURL, ns, simURL
 	return err
 }
 
+// holdLease takes the namespace's writer lease and holds it until the
+// returned function is called: a replica started meanwhile only follows.
+func holdLease(ctx context.Context, redisURL, ns string) (func(), error) {
+	st, err := store.NewRedis(ctx, store.RedisOptions{URL: redisURL, Namespace: ns})
+	if err != nil {
+		return nil, err
+	}
+	l, err := lease.New(st, lease.Options{Owner: "warmstart"})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	won := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = l.Run(lctx, func(leadCtx context.Context, _ uint64) error {
+			close(won)
+			<-leadCtx.Done()
+			return nil
+		})
+	}()
+	stop := func() { cancel(); <-done; st.Close() }
+	select {
+	case <-won:
+		return stop, nil
+	case <-time.After(30 * time.Second):
+		stop()
+		return nil, errors.New("the lease was not won within 30s")
+	}
+}
+
 // warmStart starts a replica on a namespace holding a snapshot and measures
-// its first List and its memory.
+// its first List and its memory. The lease is held meanwhile, so the replica
+// does not refresh: it serves what Redis holds, as a replica whose leader
+// runs elsewhere.
 func warmStart(ctx context.Context, c config, b build, env, redisURL, ns, simURL string, r *result) error {
+	release, err := holdLease(ctx, redisURL, ns)
+	if err != nil {
+		return err
+	}
+	defer release()
 	p, err := startFacade(ctx, b, env, redisURL, ns, simURL)
 	if err != nil {
 		return err
