@@ -2,7 +2,9 @@
 // run, what a replica pays to start against a Redis that already holds a
 // large snapshot, and what a serving process keeps resident afterwards:
 //
-//   - exec → first successful List (MaxResults 1, polled every millisecond);
+//   - exec → first successful List (MaxResults 1, polled every millisecond),
+//     and the CPU the replica used by then (/proc/PID/stat), which the
+//     machine's load moves less than the time;
 //   - RSS per endpoint after a garbage collection, as an operator would see
 //     it: the process is asked for a heap profile with gc=1 (a
 //     runtime.GC), then left alone for --settle so that Go's background
@@ -118,6 +120,7 @@ func run() error {
 type result struct {
 	build, env                  string
 	listening, firstList        time.Duration
+	cpuFirst                    time.Duration // the replica's CPU by its first List
 	rssFirst                    int64
 	rssProto, heapProto         int64
 	rssJSON, heapJSON           int64
@@ -186,8 +189,8 @@ func measure(ctx context.Context, c config) error {
 					return fmt.Errorf("%s: warm start: %w", b.name, err)
 				}
 				results = append(results, r)
-				fmt.Printf("round %d %-8s %-18s listening %6.0f ms  first List %6.0f ms  RSS/endpoint at first List %s, after GC: proto %s (heap %s), after JSON of all %s (heap %s)%s  [load %s]\n",
-					round, b.name, envLabel(env), ms(r.listening), ms(r.firstList),
+				fmt.Printf("round %d %-8s %-18s listening %6.0f ms  first List %6.0f ms (CPU %4.0f ms)  RSS/endpoint at first List %s, after GC: proto %s (heap %s), after JSON of all %s (heap %s)%s  [load %s]\n",
+					round, b.name, envLabel(env), ms(r.listening), ms(r.firstList), ms(r.cpuFirst),
 					perEP(r.rssFirst-r.rssStart, c.count), perEP(r.rssProto, c.count), perEP(r.heapProto, c.count),
 					perEP(r.rssJSON, c.count), perEP(r.heapJSON, c.count), refresherText(r, c.count), procstat.LoadAverage())
 			}
@@ -218,23 +221,25 @@ func perEP(b int64, n int) string { return fmt.Sprintf("%.2f KiB", float64(b)/10
 // summary prints, per build and variant, the median and range of each
 // figure, as Markdown.
 func summary(rs []result, c config) {
-	fmt.Printf("\n| build | environment | exec → first List (median, range) | RSS/endpoint after GC, proto Lists | after JSON of all | live heap/endpoint (proto, JSON)%s |\n",
+	fmt.Printf("\n| build | environment | exec → first List (median, range) | replica CPU by then (median, range) | RSS/endpoint after GC, proto Lists | after JSON of all | live heap/endpoint (proto, JSON)%s |\n",
 		map[bool]string{true: " | refresher RSS/endpoint after GC (heap)", false: ""}[c.refresher])
-	fmt.Printf("| --- | --- | ---: | ---: | ---: | ---: |%s\n", map[bool]string{true: " ---: |", false: ""}[c.refresher])
+	fmt.Printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |%s\n", map[bool]string{true: " ---: |", false: ""}[c.refresher])
 	for _, env := range c.envs {
 		for _, b := range c.builds {
-			var first []time.Duration
+			var first, cpu []time.Duration
 			var rp, rj, hp, hj, rr, hr []int64
 			for _, r := range rs {
 				if r.build == b.name && r.env == env {
-					first = append(first, r.firstList)
+					first, cpu = append(first, r.firstList), append(cpu, r.cpuFirst)
 					rp, rj, hp, hj = append(rp, r.rssProto), append(rj, r.rssJSON), append(hp, r.heapProto), append(hj, r.heapJSON)
 					rr, hr = append(rr, r.rssRefresher), append(hr, r.heapRefresher)
 				}
 			}
 			slices.Sort(first)
-			line := fmt.Sprintf("| %s | %s | %.0f ms (%.0f–%.0f) | %s | %s | %s, %s |", b.name, envLabel(env),
+			slices.Sort(cpu)
+			line := fmt.Sprintf("| %s | %s | %.0f ms (%.0f–%.0f) | %.0f ms (%.0f–%.0f) | %s | %s | %s, %s |", b.name, envLabel(env),
 				ms(first[len(first)/2]), ms(first[0]), ms(first[len(first)-1]),
+				ms(cpu[len(cpu)/2]), ms(cpu[0]), ms(cpu[len(cpu)-1]),
 				span(rp, c.count), span(rj, c.count), span(hp, c.count), span(hj, c.count))
 			if c.refresher {
 				line += fmt.Sprintf(" %s (%s) |", span(rr, c.count), span(hr, c.count))
@@ -310,9 +315,13 @@ func holdLease(ctx context.Context, redisURL, ns string) (func(), error) {
 	select {
 	case <-won:
 		return stop, nil
-	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
 		stop()
-		return nil, errors.New("the lease was not won within 30s")
+		return nil, ctx.Err()
+	case <-time.After(time.Minute):
+		// A process killed while leading holds it until its TTL ends.
+		stop()
+		return nil, errors.New("the lease was not won within a minute")
 	}
 }
 
@@ -336,6 +345,9 @@ func warmStart(ctx context.Context, c config, b build, env, redisURL, ns, simURL
 		return err
 	}
 	r.firstList = time.Since(p.started)
+	if t, err := procstat.CPU(p.cmd.Process.Pid); err == nil {
+		r.cpuFirst = t.Total()
+	}
 	if m, err := procstat.ReadMemory(p.cmd.Process.Pid); err == nil {
 		r.rssFirst = m.RSS
 	}
