@@ -60,11 +60,13 @@ type postingsBuilder struct {
 	pos    []int32          // position of each pair
 }
 
+// newPostingsBuilder returns a builder for about n pairs.
+func newPostingsBuilder(n int) *postingsBuilder {
+	return &postingsBuilder{ids: map[string]int32{}, pairs: make([]int32, 0, n), pos: make([]int32, 0, n)}
+}
+
 // add records that position i holds v and returns v's number.
 func (b *postingsBuilder) add(v string, i int) int32 {
-	if b.ids == nil {
-		b.ids = map[string]int32{}
-	}
 	id, ok := b.ids[v]
 	if !ok {
 		id = int32(len(b.values))
@@ -105,7 +107,7 @@ func (s *Snapshot) attrIndex(name string) *postings {
 	}
 	l := &s.idx.attrs[a]
 	l.once.Do(func() {
-		var b postingsBuilder
+		b := newPostingsBuilder(len(s.endpoints))
 		for i := range s.endpoints {
 			if v, ok := s.endpoints[i].attribute(name); ok {
 				b.add(v, i)
@@ -121,13 +123,13 @@ func (s *Snapshot) attrIndex(name string) *postings {
 func (s *Snapshot) tagIndex() (keys *postings, values map[string]postings) {
 	t := &s.idx.tags
 	t.once.Do(func() {
-		var kb postingsBuilder
+		kb := newPostingsBuilder(len(s.endpoints))
 		var vb []*postingsBuilder // by key number
 		for i := range s.endpoints {
 			for _, tg := range s.endpoints[i].tags {
 				k := kb.add(tg.key, i)
 				if int(k) == len(vb) {
-					vb = append(vb, &postingsBuilder{})
+					vb = append(vb, newPostingsBuilder(0))
 				}
 				vb[k].add(tg.value, i)
 			}
