@@ -120,15 +120,17 @@ func (s *suite) coldStart(ctx context.Context, upstream *sim, redisURL, namespac
 	if _, err := workload.WaitServing(ctx, client, 30*time.Second, 5*time.Millisecond); err != nil {
 		return nil, size, err
 	}
-	time.Sleep(2 * time.Second) // let the refresh's garbage be collected
+	// RSS after a GC: the collection pprof's gc=1 runs, then time for Go's
+	// background scavenger to return what it would return on its own.
+	if size.Heap, err = f.liveHeap(ctx); err != nil {
+		return nil, size, err
+	}
+	time.Sleep(5 * time.Second)
 	m, err := procstat.ReadMemory(f.pid())
 	if err != nil {
 		return nil, size, err
 	}
 	size.RSS, size.HWM = m.RSS, m.HWM
-	if size.Heap, err = f.liveHeap(ctx); err != nil {
-		return nil, size, err
-	}
 	s.progress("  refresh %s (%s of CPU, %d upstream calls), RSS %s at start, %s serving, peak %s; live heap %s",
 		size.Refresh.Round(time.Millisecond), size.RefreshCPU, size.RefreshCalls, mib(size.BaseRSS), mib(size.RSS), mib(size.HWM), mib(size.Heap))
 	return f, size, nil

@@ -60,7 +60,7 @@ type sizeResult struct {
 	RefreshCPU   time.Duration // the facade's CPU time from listening to the first publish
 	RefreshCalls int64
 	BaseRSS      int64 // when listening, before any data
-	RSS, HWM     int64 // 2 s after serving
+	RSS, HWM     int64 // serving, after a GC and 5 s
 	Heap         int64 // live heap after a forced GC, then
 	// Warm start: exec to first successful List, with data in Redis.
 	WarmStart, WarmListening time.Duration
