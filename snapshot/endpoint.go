@@ -286,10 +286,12 @@ func readEndpoint(e *Endpoint, wire []byte, tags *tagSlab) error {
 // tagSlab hands out the tag lists of a run of endpoints from shared blocks:
 // one allocation for many endpoints instead of a few for each.
 type tagSlab struct {
+	size    int // tags per block; 0: exactly each endpoint's (one endpoint read alone)
 	block   []tag
 	scratch []tag // the endpoint being read
 }
 
+// tagBlock is the block size for reading a run of endpoints.
 const tagBlock = 1024
 
 // take returns a copy of tags carved out of the current block.
@@ -298,7 +300,7 @@ func (s *tagSlab) take(tags []tag) []tag {
 		return nil
 	}
 	if len(tags) > cap(s.block)-len(s.block) {
-		s.block = make([]tag, 0, max(tagBlock, len(tags)))
+		s.block = make([]tag, 0, max(s.size, len(tags)))
 	}
 	from := len(s.block)
 	s.block = append(s.block, tags...)

@@ -1,6 +1,7 @@
 package snapshot_test
 
 import (
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -80,6 +81,18 @@ func TestDetachedOutlivesItsSnapshot(t *testing.T) {
 		}
 		if &d.Wire()[0] == &e.Wire()[0] {
 			t.Errorf("detached %s shares its bytes with the snapshot", e.Key())
+		}
+		// A change log keeps thousands of detached endpoints: each must
+		// cost about its own size, not a share of a snapshot's blocks.
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const calls = 100
+		for range calls {
+			runtime.KeepAlive(e.Detached())
+		}
+		runtime.ReadMemStats(&after)
+		if per, most := (after.TotalAlloc-before.TotalAlloc)/calls, uint64(len(e.Wire())+2048); per > most {
+			t.Errorf("Detached allocates %d bytes for an endpoint of %d, want at most %d", per, len(e.Wire()), most)
 		}
 		m, err := d.Message()
 		if err != nil || snapshot.Key(m) != e.Key() {

@@ -181,7 +181,7 @@ func readEndpoints(dst []Endpoint, wires [][]byte) error {
 }
 
 func readRange(dst []Endpoint, wires [][]byte, offset int) error {
-	var tags tagSlab
+	tags := tagSlab{size: tagBlock}
 	for i, w := range wires {
 		if err := readEndpoint(&dst[i], w, &tags); err != nil {
 			return fmt.Errorf("snapshot: endpoint %d: %w", offset+i, err)
