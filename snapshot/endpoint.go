@@ -291,7 +291,7 @@ type tagSlab struct {
 	scratch []tag // the endpoint being read
 }
 
-// tagBlock is the block size for reading a run of endpoints.
+// tagBlock is the largest block, for reading a long run of endpoints.
 const tagBlock = 1024
 
 // take returns a copy of tags carved out of the current block.

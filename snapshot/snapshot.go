@@ -181,7 +181,9 @@ func readEndpoints(dst []Endpoint, wires [][]byte) error {
 }
 
 func readRange(dst []Endpoint, wires [][]byte, offset int) error {
-	tags := tagSlab{size: tagBlock}
+	// Blocks of up to tagBlock tags, smaller for a few endpoints (a change
+	// log reads a change's endpoints alone): a block's unused tail is waste.
+	tags := tagSlab{size: min(tagBlock, max(16, 4*len(wires)))}
 	for i, w := range wires {
 		if err := readEndpoint(&dst[i], w, &tags); err != nil {
 			return fmt.Errorf("snapshot: endpoint %d: %w", offset+i, err)
