@@ -104,6 +104,9 @@ type queued struct {
 	// codec (see prepareWatchMessage).
 	msg         *clientvpnv1.WatchClientVpnEndpointsResponse
 	publishedAt time.Time
+	// The message's version and refreshed_at.
+	version     uint64
+	refreshedAt time.Time
 	// The message's counts of endpoints, for the metrics.
 	added, modified, removed int
 }
@@ -259,7 +262,7 @@ func (h *WatchHub) deliverLocked(c store.Change) {
 		if !ok {
 			msg, err := changeMessage(c, w.match, d)
 			if err == nil && msg != nil {
-				q = queued{publishedAt: c.PublishedAt, added: len(msg.Added), modified: len(msg.Modified), removed: len(msg.Removed)}
+				q = queued{publishedAt: c.PublishedAt, version: c.Version, refreshedAt: c.RefreshedAt, added: len(msg.Added), modified: len(msg.Modified), removed: len(msg.Removed)}
 				q.msg, err = prepareWatchMessage(msg, w.json)
 			}
 			if err != nil {
@@ -450,6 +453,11 @@ type watchStream struct {
 	// pending hands initial states' endpoints to the codecs (see
 	// attachEndpoints).
 	pending *pendingEndpoints
+	// fresh is the newest refresh time the stream sent for version
+	// freshVersion, for heartbeats at that version once the current
+	// snapshot has moved on (see refreshedAt).
+	freshVersion uint64
+	fresh        time.Time
 }
 
 func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEndpointsRequest, stream *connect.ServerStream[clientvpnv1.WatchClientVpnEndpointsResponse], pending *pendingEndpoints) error {
@@ -574,6 +582,7 @@ func (ws *watchStream) initial(ctx context.Context, reset bool) (uint64, error) 
 		return 0, err
 	}
 	ws.hub.metrics.sent(messageInitial, 0, 0, 0, 0)
+	ws.noteRefreshed(view.Version, view.RefreshedAt)
 	return view.Version, nil
 }
 
@@ -643,10 +652,14 @@ func (ws *watchStream) catchUp(ctx context.Context, at uint64) (uint64, error) {
 				return at, err
 			}
 			if msg != nil {
+				// A replayed change may have been confirmed since.
+				refreshed := ws.refreshedAt(ctx, c.Version, c.RefreshedAt)
+				msg.RefreshedAt = timestamppb.New(refreshed)
 				if err := ws.stream.Send(msg); err != nil {
 					return at, err
 				}
 				ws.hub.metrics.sent(messageChange, 0, len(msg.Added), len(msg.Modified), len(msg.Removed))
+				ws.noteRefreshed(c.Version, refreshed)
 			}
 			at = c.Version
 		}
@@ -670,6 +683,7 @@ func (ws *watchStream) pump(ctx context.Context) error {
 			}
 			ws.hub.metrics.delivered(q.publishedAt, time.Now())
 			ws.hub.metrics.sent(messageChange, 0, q.added, q.modified, q.removed)
+			ws.noteRefreshed(q.version, q.refreshedAt)
 			hb.Reset(ws.hub.opts.Heartbeat)
 		case <-w.behind:
 			return errBehind
@@ -680,12 +694,47 @@ func (ws *watchStream) pump(ctx context.Context) error {
 			if len(w.queue) > 0 {
 				continue
 			}
-			if err := ws.stream.Send(&clientvpnv1.WatchClientVpnEndpointsResponse{Version: at, Heartbeat: true}); err != nil {
+			if err := ws.heartbeat(ctx, at); err != nil {
 				return err
 			}
-			ws.hub.metrics.sent(messageHeartbeat, 0, 0, 0, 0)
 		}
 	}
+}
+
+// heartbeat tells the client that nothing changed for it up to version at,
+// and when at was last refreshed.
+func (ws *watchStream) heartbeat(ctx context.Context, at uint64) error {
+	msg := &clientvpnv1.WatchClientVpnEndpointsResponse{Version: at, Heartbeat: true}
+	if refreshed := ws.refreshedAt(ctx, at, time.Time{}); !refreshed.IsZero() {
+		msg.RefreshedAt = timestamppb.New(refreshed)
+		ws.noteRefreshed(at, refreshed)
+	}
+	if err := ws.stream.Send(msg); err != nil {
+		return err
+	}
+	ws.hub.metrics.sent(messageHeartbeat, 0, 0, 0, 0)
+	return nil
+}
+
+// refreshedAt is when version v was last refreshed, as far as the stream
+// knows: the current snapshot's refresh time when it is v (a refresh that
+// found the data unchanged moves it without a new version), else the newest
+// the stream sent for v, else the refresh time v was published with, known
+// (zero when unknown).
+func (ws *watchStream) refreshedAt(ctx context.Context, v uint64, known time.Time) time.Time {
+	if view, err := ws.hub.opts.Reader.store.Current(ctx); err == nil && view.Version == v {
+		return view.RefreshedAt
+	}
+	if ws.freshVersion == v && ws.fresh.After(known) {
+		return ws.fresh
+	}
+	return known
+}
+
+// noteRefreshed records that the stream told the client version v was
+// refreshed at t.
+func (ws *watchStream) noteRefreshed(v uint64, t time.Time) {
+	ws.freshVersion, ws.fresh = v, t
 }
 
 // filterQuery expresses a selection's ids as an endpoint-id filter, which,

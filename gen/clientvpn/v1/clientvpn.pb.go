@@ -921,7 +921,12 @@ type WatchClientVpnEndpointsResponse struct {
 	Reset_ bool `protobuf:"varint,7,opt,name=reset,proto3" json:"reset,omitempty"`
 	// True on a heartbeat: nothing changed for this watcher up to `version`.
 	Heartbeat bool `protobuf:"varint,8,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
-	// When the refresh that produced `version` completed.
+	// When `version`'s data was last read from AWS: by the refresh that
+	// produced it, or by a later one that found it unchanged (which confirms
+	// the version without publishing a new one). Every message carries the
+	// latest the server knows, heartbeats included. Unset only on a heartbeat
+	// sent in the moment a newer version is being published, or before the
+	// replica serving the stream has loaded `version` itself.
 	RefreshedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=refreshed_at,json=refreshedAt,proto3" json:"refreshed_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

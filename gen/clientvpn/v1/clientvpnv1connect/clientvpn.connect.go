@@ -97,7 +97,9 @@ type ClientVpnServiceClient interface {
 	// that changes the matching set, one message with the new version and the
 	// added, modified and removed endpoints. An endpoint that starts matching a
 	// filter is added; one that stops matching is removed. Heartbeats (with
-	// `heartbeat` set) carry the current version when nothing changes.
+	// `heartbeat` set) carry the current version when nothing changes, and
+	// its `refreshed_at`: a refresh that finds the data unchanged publishes no
+	// new version, but the next heartbeat carries its later refresh time.
 	//
 	// A client that reconnects sends the last version it saw as
 	// resume_from_version: the stream replays every change since, then goes
@@ -207,7 +209,9 @@ type ClientVpnServiceHandler interface {
 	// that changes the matching set, one message with the new version and the
 	// added, modified and removed endpoints. An endpoint that starts matching a
 	// filter is added; one that stops matching is removed. Heartbeats (with
-	// `heartbeat` set) carry the current version when nothing changes.
+	// `heartbeat` set) carry the current version when nothing changes, and
+	// its `refreshed_at`: a refresh that finds the data unchanged publishes no
+	// new version, but the next heartbeat carries its later refresh time.
 	//
 	// A client that reconnects sends the last version it saw as
 	// resume_from_version: the stream replays every change since, then goes

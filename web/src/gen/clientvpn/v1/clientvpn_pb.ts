@@ -343,7 +343,12 @@ export type WatchClientVpnEndpointsResponse = Message<"clientvpn.v1.WatchClientV
   heartbeat: boolean;
 
   /**
-   * When the refresh that produced `version` completed.
+   * When `version`'s data was last read from AWS: by the refresh that
+   * produced it, or by a later one that found it unchanged (which confirms
+   * the version without publishing a new one). Every message carries the
+   * latest the server knows, heartbeats included. Unset only on a heartbeat
+   * sent in the moment a newer version is being published, or before the
+   * replica serving the stream has loaded `version` itself.
    *
    * @generated from field: google.protobuf.Timestamp refreshed_at = 9;
    */
@@ -1541,7 +1546,9 @@ export const ClientVpnService: GenService<{
    * that changes the matching set, one message with the new version and the
    * added, modified and removed endpoints. An endpoint that starts matching a
    * filter is added; one that stops matching is removed. Heartbeats (with
-   * `heartbeat` set) carry the current version when nothing changes.
+   * `heartbeat` set) carry the current version when nothing changes, and
+   * its `refreshed_at`: a refresh that finds the data unchanged publishes no
+   * new version, but the next heartbeat carries its later refresh time.
    *
    * A client that reconnects sends the last version it saw as
    * resume_from_version: the stream replays every change since, then goes
