@@ -514,7 +514,7 @@ func (h *WatchHub) serve(ctx context.Context, req *clientvpnv1.WatchClientVpnEnd
 			return reader.connectError(ctx, err)
 		}
 	}
-	return ws.follow(ctx, at)
+	return ws.follow(ctx, at, resumed)
 }
 
 // resume checks that the log can take the client from version v onwards:
@@ -589,19 +589,43 @@ func (ws *watchStream) initial(ctx context.Context, reset bool) (uint64, error) 
 // follow catches the client up from version at through the log, registers
 // it with the fan-out and writes its queue out until the client leaves or
 // the hub closes. A watcher that falls behind gets a fresh initial state.
-func (ws *watchStream) follow(ctx context.Context, at uint64) error {
+// A resumed client (resumed: at is its resume version) is replayed the
+// changes up to the current version, then sent a heartbeat, so that it
+// knows it is current without waiting for the heartbeat interval.
+func (ws *watchStream) follow(ctx context.Context, at uint64, resumed bool) error {
 	h := ws.hub
+	target := at
+	if resumed {
+		view, err := h.opts.Reader.store.Current(ctx)
+		if err != nil {
+			return h.opts.Reader.connectError(ctx, err)
+		}
+		target = view.Version
+	}
 	for {
 		var err error
-		if at, err = ws.catchUp(ctx, at); err != nil {
+		if at, err = ws.catchUp(ctx, at, target); err != nil {
 			if errors.Is(err, errBehind) {
 				h.metrics.resets.WithLabelValues(resetTooOld).Inc()
+				resumed = false // the initial state ends with its own marker
 				if at, err = ws.initial(ctx, true); err != nil {
 					return h.opts.Reader.connectError(ctx, err)
 				}
+				target = at
 				continue
 			}
 			return h.opts.Reader.connectError(ctx, err)
+		}
+		if resumed {
+			resumed = false
+			// The fan-out may have moved the watcher on since: read its
+			// version before looking at its queue, as pump does.
+			if v := ws.w.at.Load(); len(ws.w.queue) == 0 {
+				at = v
+			}
+			if err := ws.heartbeat(ctx, at); err != nil {
+				return h.opts.Reader.connectError(ctx, err)
+			}
 		}
 		err = ws.pump(ctx)
 		switch {
@@ -612,6 +636,7 @@ func (ws *watchStream) follow(ctx context.Context, at uint64) error {
 			if at, err = ws.initial(ctx, true); err != nil {
 				return h.opts.Reader.connectError(ctx, err)
 			}
+			target = at
 		case errors.Is(err, errHubClosed):
 			return nil
 		default:
@@ -625,23 +650,28 @@ var (
 	errHubClosed = errors.New("the watch hub closed")
 )
 
-// catchUp replays the log from at until the fan-out is reached, then
-// registers the watcher. errBehind: the log cannot take it from at.
-func (ws *watchStream) catchUp(ctx context.Context, at uint64) (uint64, error) {
+// catchUp replays the log from at until version target and the fan-out
+// are reached, then registers the watcher. errBehind: the log cannot take
+// it from at.
+func (ws *watchStream) catchUp(ctx context.Context, at, target uint64) (uint64, error) {
 	for {
-		ok, last := ws.hub.register(ws.w, at)
-		if ok {
-			return at, nil
+		upTo := target
+		if at >= target {
+			ok, last := ws.hub.register(ws.w, at)
+			if ok {
+				return at, nil
+			}
+			upTo = last
 		}
 		changes, err := ws.hub.opts.Log.Changes(ctx, at, min(100, ws.hub.opts.Queue))
 		if err != nil {
 			return at, err
 		}
-		if len(changes) == 0 || changes[0].Version > last {
+		if len(changes) == 0 || changes[0].Version > upTo {
 			return at, errBehind
 		}
 		for _, c := range changes {
-			if c.Version > last {
+			if c.Version > upTo {
 				break
 			}
 			if c.Base != at || c.Gap {

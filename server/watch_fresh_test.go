@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
@@ -13,6 +15,7 @@ import (
 	"github.com/vpnfacade/vpnfacade/internal/redistest"
 	"github.com/vpnfacade/vpnfacade/internal/storetest"
 	"github.com/vpnfacade/vpnfacade/server"
+	"github.com/vpnfacade/vpnfacade/snapshot"
 	"github.com/vpnfacade/vpnfacade/store"
 )
 
@@ -119,5 +122,92 @@ func TestWatchHeartbeatCarriesConfirmedRefresh(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWatchResumeEndsWithHeartbeat resumes watchers of each protocol from
+// versions the log holds: after the changes they missed (none when they
+// resume from the current version) each gets a heartbeat at the current
+// version, with its latest refresh time, at once (the heartbeat interval is
+// an hour). A resume that cannot be honoured gets a reset and no extra
+// heartbeat.
+func TestWatchResumeEndsWithHeartbeat(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	st := store.NewMemory()
+	eps := endpointtest.Varied(5, 7)
+	refreshed := time.Now().Add(-time.Hour).Truncate(time.Millisecond).UTC()
+	var versions []*snapshot.Snapshot
+	publish := func(n int) {
+		t.Helper()
+		pub := store.Publication{RefreshedAt: refreshed.Add(time.Duration(n) * time.Minute), Endpoints: endpointtest.Clones(eps[:n])}
+		if len(versions) > 0 {
+			pub.Base = versions[len(versions)-1]
+			pub.Diff = snapshot.Diff{Added: []string{snapshot.Key(eps[n-1])}}
+		}
+		v, err := st.Publish(ctx, pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, v)
+	}
+	publish(1)
+	publish(2)
+	publish(3)
+	current := versions[2]
+	confirmed := refreshed.Add(time.Hour)
+	if _, err := st.Confirm(ctx, store.Confirmation{Version: current.Version, RefreshedAt: confirmed, Partitions: current.Partitions}); err != nil {
+		t.Fatal(err)
+	}
+	url := serveWatch(t, st, time.Hour)
+
+	for protocol, c := range watchClients(url) {
+		for missed := range 3 {
+			from := versions[2-missed].Version
+			name := fmt.Sprintf("%s resuming from version %d", protocol, from)
+			stream, err := c.WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{ResumeFromVersion: proto.Uint64(from)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			receive := receiver(t, name, stream)
+			for i := range missed {
+				v := versions[3-missed+i]
+				added := eps[3-missed+i]
+				m := receive()
+				want := &clientvpnv1.WatchClientVpnEndpointsResponse{Version: v.Version, Added: []*clientvpnv1.ClientVpnEndpoint{added}, RefreshedAt: m.GetRefreshedAt()}
+				if !proto.Equal(m, want) {
+					t.Fatalf("%s: replayed %v; want the change to version %d adding %s", name, m, v.Version, snapshot.Key(added))
+				}
+				wantAt := v.RefreshedAt
+				if v == current {
+					wantAt = confirmed // the current version's latest refresh, not its publish's
+				}
+				if !m.GetRefreshedAt().AsTime().Equal(wantAt) {
+					t.Fatalf("%s: the change to version %d is refreshed at %s; want %s", name, v.Version, m.GetRefreshedAt().AsTime(), wantAt)
+				}
+			}
+			if m := receive(); !m.GetHeartbeat() || m.GetVersion() != current.Version || !m.GetRefreshedAt().AsTime().Equal(confirmed) || m.GetInitial() {
+				t.Fatalf("%s: after the replay %v; want a heartbeat at version %d refreshed at %s", name, m, current.Version, confirmed)
+			}
+			stream.Close()
+		}
+	}
+
+	// Not honoured (a version this data set never had): a reset initial
+	// state, then the next change, without a heartbeat in between.
+	stream, err := watchClients(url)["connect"].WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{ResumeFromVersion: proto.Uint64(current.Version + 100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	receive := receiver(t, "reset", stream)
+	for m := receive(); !m.GetInitialComplete(); m = receive() {
+		if !m.GetReset_() {
+			t.Fatalf("resume from an unknown version: %v; want a reset initial state", m)
+		}
+	}
+	publish(4)
+	if m := receive(); m.GetHeartbeat() || m.GetVersion() != versions[3].Version {
+		t.Fatalf("after the reset initial state: %v; want the change to version %d", m, versions[3].Version)
 	}
 }

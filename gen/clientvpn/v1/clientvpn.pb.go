@@ -920,6 +920,9 @@ type WatchClientVpnEndpointsResponse struct {
 	// behind. The client drops every endpoint it holds first.
 	Reset_ bool `protobuf:"varint,7,opt,name=reset,proto3" json:"reset,omitempty"`
 	// True on a heartbeat: nothing changed for this watcher up to `version`.
+	// Heartbeats come at the server's heartbeat interval while nothing else
+	// is sent, and once right after a resumed stream has replayed what the
+	// client missed.
 	Heartbeat bool `protobuf:"varint,8,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
 	// When `version`'s data was last read from AWS: by the refresh that
 	// produced it, or by a later one that found it unchanged (which confirms

@@ -102,8 +102,10 @@ type ClientVpnServiceClient interface {
 	// new version, but the next heartbeat carries its later refresh time.
 	//
 	// A client that reconnects sends the last version it saw as
-	// resume_from_version: the stream replays every change since, then goes
-	// on. When that version is no longer in the change log (too old, or from
+	// resume_from_version: the stream replays every change since, up to the
+	// current version, then sends one heartbeat at once (also when nothing
+	// was missed), so that the client knows it is current without waiting
+	// for the heartbeat interval; then it goes on. When that version is no longer in the change log (too old, or from
 	// another data set), or when the client falls too far behind while
 	// connected, the stream sends a fresh initial state with `reset` set on its
 	// messages: the client replaces what it holds. Changes are never skipped
@@ -214,8 +216,10 @@ type ClientVpnServiceHandler interface {
 	// new version, but the next heartbeat carries its later refresh time.
 	//
 	// A client that reconnects sends the last version it saw as
-	// resume_from_version: the stream replays every change since, then goes
-	// on. When that version is no longer in the change log (too old, or from
+	// resume_from_version: the stream replays every change since, up to the
+	// current version, then sends one heartbeat at once (also when nothing
+	// was missed), so that the client knows it is current without waiting
+	// for the heartbeat interval; then it goes on. When that version is no longer in the change log (too old, or from
 	// another data set), or when the client falls too far behind while
 	// connected, the stream sends a fresh initial state with `reset` set on its
 	// messages: the client replaces what it holds. Changes are never skipped

@@ -337,6 +337,9 @@ export type WatchClientVpnEndpointsResponse = Message<"clientvpn.v1.WatchClientV
 
   /**
    * True on a heartbeat: nothing changed for this watcher up to `version`.
+   * Heartbeats come at the server's heartbeat interval while nothing else
+   * is sent, and once right after a resumed stream has replayed what the
+   * client missed.
    *
    * @generated from field: bool heartbeat = 8;
    */
@@ -1551,8 +1554,10 @@ export const ClientVpnService: GenService<{
    * new version, but the next heartbeat carries its later refresh time.
    *
    * A client that reconnects sends the last version it saw as
-   * resume_from_version: the stream replays every change since, then goes
-   * on. When that version is no longer in the change log (too old, or from
+   * resume_from_version: the stream replays every change since, up to the
+   * current version, then sends one heartbeat at once (also when nothing
+   * was missed), so that the client knows it is current without waiting
+   * for the heartbeat interval; then it goes on. When that version is no longer in the change log (too old, or from
    * another data set), or when the client falls too far behind while
    * connected, the stream sends a fresh initial state with `reset` set on its
    * messages: the client replaces what it holds. Changes are never skipped
