@@ -40,7 +40,7 @@ func TestBrowserLive(t *testing.T) {
 	rds := redistest.Start(t)
 	addr := freeAddr(t)
 	// One stream per address: a second tab is refused one and polls instead.
-	args := []string{"--listen", addr, "--refresh-interval", "1s", "--lease-ttl", "2s", "--shutdown-grace", "2s", "--max-watchers-per-address", "1"}
+	args := []string{"--listen", addr, "--refresh-interval", "1s", "--lease-ttl", "2s", "--shutdown-grace", "2s", "--max-watchers-per-address", "1", "--watch-heartbeat", "500ms"}
 	f := startFacade(t, s, rds.URL(), args...)
 	waitServing(t, f.url)
 	api := clients(f.url)["connect"]
@@ -61,6 +61,25 @@ func TestBrowserLive(t *testing.T) {
 	// A reload would lose this mark and count one more load.
 	eval[string](t, tab, `window.liveMark = "kept"`)
 	loadsBefore := loads(t, tab)
+
+	// Nothing changes at the emulator: each refresh confirms the snapshot
+	// without a new version, and the heartbeats bring its refresh time to
+	// the freshness line.
+	version := regexp.MustCompile(`^Snapshot \d+ · `).FindString(visibleText(t, tab, "#freshness"))
+	if version == "" {
+		t.Fatalf("the freshness line reads %q; want Snapshot N · …", visibleText(t, tab, "#freshness"))
+	}
+	refreshedAt := func() string {
+		return eval[string](t, tab, `document.querySelector("#freshness time")?.getAttribute("datetime") ?? ""`)
+	}
+	first := refreshedAt()
+	waitUntil(t, 30*time.Second, "the freshness line to show a later refresh of the same snapshot", func() bool {
+		return refreshedAt() > first
+	})
+	if text := visibleText(t, tab, "#freshness"); !strings.HasPrefix(text, version) {
+		t.Fatalf("the freshness line reads %q; want the same snapshot, %q", text, version)
+	}
+	noReload(t, tab, loadsBefore)
 
 	shownEndpoint := func(key string) *clientvpnv1.ClientVpnEndpoint {
 		for _, e := range s.Endpoints(e2eAccount, region) {

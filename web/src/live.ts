@@ -145,8 +145,9 @@ export class Live {
       this.setState(attempt === 0 ? "connecting" : "reconnecting");
       const abort = (this.abort = new AbortController());
       try {
-        // A resumed stream says nothing until something changes or the
-        // next heartbeat: one that has not failed within a moment is up.
+        // A resumed stream starts with the changes missed and a heartbeat;
+        // a service older than that says nothing until something changes or
+        // the next heartbeat: one that has not failed within a moment is up.
         const up = setTimeout(() => {
           if (run === this.run && !abort.signal.aborted) this.setState("live");
         }, upAfterMs);
@@ -168,13 +169,18 @@ export class Live {
             return;
           }
           this.setState("live");
-          if (m.version > version) {
+          if (!m.heartbeat && m.version > version) {
             version = m.version;
-            if (!m.heartbeat) {
-              this.apply(m, view);
+            this.apply(m, view);
+            this.feed.publish(this.infoAt(m), "view");
+          } else if (m.heartbeat && m.version >= version) {
+            version = m.version;
+            if (m.refreshedAt) {
+              // A heartbeat carries its version's latest refresh: one that
+              // found nothing changed moves the freshness line too.
               this.feed.publish(this.infoAt(m), "view");
             } else if (this.lastInfo?.version === m.version) {
-              // Heartbeats carry no refresh time: show the snapshot as polled.
+              // A service that does not say when: show the snapshot as polled.
               this.feed.publish(this.lastInfo, "view");
             }
           }
