@@ -123,7 +123,7 @@ Flags:
 	str(&maxConns, "max-connections-per-address", "VPNFACADE_MAX_CONNECTIONS_PER_ADDRESS", "100", "connections one client IP address may hold open; more are closed as soon as accepted, before TLS or HTTP (0: no limit)")
 	var heartbeat, retentionAge string
 	str(&retentionAge, "watch-retention-age", "VPNFACADE_WATCH_RETENTION_AGE", "1h", "how long the change log keeps a version: a watcher resuming from a version published longer ago gets a fresh initial state (reset)")
-	str(&heartbeat, "watch-heartbeat", "VPNFACADE_WATCH_HEARTBEAT", "30s", "how often an idle watch stream gets a heartbeat carrying the current version")
+	str(&heartbeat, "watch-heartbeat", "VPNFACADE_WATCH_HEARTBEAT", "30s", "how often an idle watch stream gets a heartbeat carrying the current version and when it was last refreshed")
 	var retention, queue, maxStreams, maxPerAddr string
 	str(&retention, "watch-retention", "VPNFACADE_WATCH_RETENTION", "1000", "versions the change log keeps: a watcher resuming from an older version gets a fresh initial state (reset)")
 	str(&queue, "watch-queue", "VPNFACADE_WATCH_QUEUE", "64", "messages that may wait for one watcher; a watcher further behind is reset")
