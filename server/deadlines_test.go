@@ -121,7 +121,23 @@ func TestSlowReaderIsCutAtTheWriteTimeout(t *testing.T) {
 	}
 	defer conn.Close()
 	body, _ := proto.Marshal(&clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 1000})
-	fmt.Fprintf(conn, "POST /clientvpn.v1.ClientVpnService/ListClientVpnEndpoints HTTP/1.1\r\nHost: %s\r\nContent-Type: application/proto\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body)
+	// The slow reader's List must hold the slot before the others start:
+	// the head of its answer says it does (a shed call is answered at once,
+	// and is sent again).
+	_ = conn.SetReadDeadline(time.Now().Add(guard))
+	br := bufio.NewReader(conn)
+	var res *http.Response
+	for {
+		fmt.Fprintf(conn, "POST /clientvpn.v1.ClientVpnService/ListClientVpnEndpoints HTTP/1.1\r\nHost: %s\r\nContent-Type: application/proto\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body)
+		if res, err = http.ReadResponse(br, nil); err != nil {
+			t.Fatalf("the slow reader's List got no answer: %v", err)
+		}
+		if res.StatusCode == http.StatusOK {
+			break
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+	}
 
 	c := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), url)
 	small := &clientvpnv1.ListClientVpnEndpointsRequest{MaxResults: 5}
@@ -143,12 +159,6 @@ func TestSlowReaderIsCutAtTheWriteTimeout(t *testing.T) {
 	waitFor("the write timeout never freed the slot", 0)
 
 	// The slow reader gets less than the page: the server cut it off.
-	_ = conn.SetReadDeadline(time.Now().Add(guard))
-	br := bufio.NewReader(conn)
-	res, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return // cut off before the head arrived
-	}
 	n, err := io.Copy(io.Discard, res.Body)
 	if err == nil {
 		t.Errorf("the slow reader received the whole page (%d bytes): the server did not cut it off", n)
