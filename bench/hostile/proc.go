@@ -9,9 +9,9 @@ import (
 	"os/exec"
 	"regexp"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/vpnfacade/vpnfacade/bench/child"
 	"github.com/vpnfacade/vpnfacade/bench/procstat"
 )
 
@@ -72,18 +72,7 @@ func startServer(bin string, args []string, logw io.Writer) (*server, error) {
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
 // stop sends SIGTERM and waits for the exit.
-func (s *server) stop() error {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		return errors.New("no exit within 30s of SIGTERM")
-	}
-}
+func (s *server) stop() error { return child.Stop(s.cmd, 30*time.Second) }
 
 // cpuTime returns the CPU time pid has used so far (0 if it cannot be read).
 func cpuTime(pid int) time.Duration { t, _ := procstat.CPU(pid); return t.Total() }

@@ -38,11 +38,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/vpnfacade/vpnfacade/bench/child"
 	"github.com/vpnfacade/vpnfacade/bench/load"
 	"github.com/vpnfacade/vpnfacade/bench/procstat"
 	"github.com/vpnfacade/vpnfacade/bench/workload"
@@ -306,10 +306,7 @@ func startFacade(o Options, simURL string) (*facade, error) {
 		"--list-rate-per-address", "0",
 		"--list-share-per-address", "1",
 	)
-	cmd.Env = append(os.Environ(),
-		"AWS_ENDPOINT_URL_EC2="+simURL, "AWS_ENDPOINT_URL_STS="+simURL,
-		"AWS_ACCESS_KEY_ID=soak", "AWS_SECRET_ACCESS_KEY=soak", "AWS_REGION="+regions[0],
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	cmd.Env = append(os.Environ(), child.EmulatorEnv(simURL, regions[0])...)
 	logs, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -349,18 +346,7 @@ func startFacade(o Options, simURL string) (*facade, error) {
 }
 
 // stop sends SIGTERM and waits for the exit.
-func (f *facade) stop() error {
-	_ = f.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- f.cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(30 * time.Second):
-		_ = f.cmd.Process.Kill()
-		return errors.New("no exit within 30s of SIGTERM")
-	}
-}
+func (f *facade) stop() error { return child.Stop(f.cmd, 30*time.Second) }
 
 // awaitData waits until the facade serves endpoints and returns up to 1,000
 // of them as Get's targets.

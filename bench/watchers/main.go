@@ -50,6 +50,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/vpnfacade/vpnfacade/bench/child"
 	"github.com/vpnfacade/vpnfacade/bench/procstat"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
@@ -159,7 +160,7 @@ func run(o options) error {
 	defer simServer.Close()
 	simURL := "http://" + ln.Addr().String()
 
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return err
 	}
@@ -193,17 +194,13 @@ func run(o options) error {
 			// Every client of the benchmark is 127.0.0.1.
 			"--list-rate-per-address", "0",
 		}
-		pprofPort, err := freePort()
+		pprofPort, err := child.FreePort()
 		if err != nil {
 			return err
 		}
 		// pprof, to collect garbage before memory is measured.
 		args = append(args, "--pprof-listen", "127.0.0.1:"+strconv.Itoa(pprofPort))
-		p, m, err := startProcess(fmt.Sprintf("replica%d", i), o.bin, args, []string{
-			"AWS_ENDPOINT_URL_EC2=" + simURL, "AWS_ENDPOINT_URL_STS=" + simURL,
-			"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_REGION=" + regions[0],
-			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-		}, listening, logf)
+		p, m, err := startProcess(fmt.Sprintf("replica%d", i), o.bin, args, child.EmulatorEnv(simURL, regions[0]), listening, logf)
 		if err != nil {
 			return err
 		}

@@ -3,16 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"regexp"
-	"syscall"
 	"time"
 
+	"github.com/vpnfacade/vpnfacade/bench/child"
 	"github.com/vpnfacade/vpnfacade/bench/procstat"
 )
 
@@ -68,28 +67,7 @@ func startProcess(name, bin string, args, env []string, ready *regexp.Regexp, lo
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
 // stop sends SIGTERM and waits for the exit.
-func (p *process) stop() error {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		return errors.New("no exit within 30s of SIGTERM")
-	}
-}
-
-// freePort returns a loopback port nothing listens on now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func (p *process) stop() error { return child.Stop(p.cmd, 30*time.Second) }
 
 // waitTCP waits until addr accepts connections.
 func waitTCP(ctx context.Context, addr string) error {

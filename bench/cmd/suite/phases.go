@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vpnfacade/vpnfacade/bench/child"
 	"github.com/vpnfacade/vpnfacade/bench/load"
 	"github.com/vpnfacade/vpnfacade/bench/procstat"
 	"github.com/vpnfacade/vpnfacade/bench/workload"
@@ -36,7 +37,7 @@ func (s *suite) run(ctx context.Context) (*report, error) {
 	if err != nil {
 		return s.rep, err
 	}
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return s.rep, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vpnfacade/vpnfacade/bench/child"
 	"github.com/vpnfacade/vpnfacade/bench/load"
 	"github.com/vpnfacade/vpnfacade/bench/workload"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
@@ -108,20 +109,10 @@ func generate(n int) ([]*clientvpnv1.ClientVpnEndpoint, error) {
 	return ec2sim.Generate(ec2sim.GenerateOptions{Count: n, Seed: 42, Regions: regions(), Accounts: []string{account}})
 }
 
-// freePort returns a loopback port nobody listens on now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startRedis starts a redis-server without persistence on a free loopback
 // port and returns its URL.
 func (s *suite) startRedis(ctx context.Context) (string, error) {
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return "", err
 	}
@@ -179,11 +170,7 @@ func (s *suite) startFacade(m *sim, redisURL, namespace string, port int, logNam
 		"--list-share-per-address", "1",
 		"--max-connections-per-address", "0",
 	}
-	env := []string{
-		"AWS_ENDPOINT_URL_EC2=" + m.url, "AWS_ENDPOINT_URL_STS=" + m.url,
-		"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_REGION=" + regions()[0],
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-	}
+	env := child.EmulatorEnv(m.url, regions()[0])
 	p, err := startProc("vpnfacade", s.cfg.vpnfacade, args, env, filepath.Join(s.cfg.outDir, logName))
 	if err != nil {
 		return nil, err

@@ -53,6 +53,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/vpnfacade/vpnfacade/bench/child"
 	"github.com/vpnfacade/vpnfacade/bench/procstat"
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
@@ -146,7 +147,7 @@ func measure(ctx context.Context, c config) error {
 	}
 	// Nobody listens at deadURL, the replicas' upstream: they never lead
 	// (see warmStart), and would read nothing if they did.
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return err
 	}
@@ -424,7 +425,7 @@ var (
 )
 
 func startFacade(ctx context.Context, b build, env, redisURL, ns, simURL string) (*proc, error) {
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -440,11 +441,7 @@ func startFacade(ctx context.Context, b build, env, redisURL, ns, simURL string)
 		"--list-rate-per-address", "0",
 		"--max-connections-per-address", "0",
 	)
-	cmd.Env = append(os.Environ(),
-		"AWS_ENDPOINT_URL_EC2="+simURL, "AWS_ENDPOINT_URL_STS="+simURL,
-		"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_REGION="+regions[0],
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-	)
+	cmd.Env = append(os.Environ(), child.EmulatorEnv(simURL, regions[0])...)
 	if env != "" {
 		cmd.Env = append(cmd.Env, strings.Fields(env)...)
 	}
@@ -556,20 +553,10 @@ func (p *proc) afterGC(ctx context.Context, settle time.Duration) (rss, heap int
 	return mem.RSS, heap, nil
 }
 
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-}
+func (p *proc) stop() { _ = child.Stop(p.cmd, 15*time.Second) }
 
 func startRedis(ctx context.Context, bin, dir string) (string, func(), error) {
-	port, err := freePort()
+	port, err := child.FreePort()
 	if err != nil {
 		return "", nil, err
 	}
@@ -590,13 +577,4 @@ func startRedis(ctx context.Context, bin, dir string) (string, func(), error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
