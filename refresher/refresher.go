@@ -130,6 +130,12 @@ func (r *Refresher) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(first)
 	defer timer.Stop()
+	// Memory is returned halfway to the next refresh, not as the new
+	// version goes out: the forced collection and the release would take
+	// CPU (and the heap lock) from the readers and watchers it is served to.
+	memory := time.NewTimer(0)
+	memory.Stop()
+	defer memory.Stop()
 	r.setSchedule(failures, time.Now().Add(first))
 	if report := r.opts.report; report != nil {
 		report(ctx, r.Status())
@@ -142,6 +148,9 @@ func (r *Refresher) Run(ctx context.Context) error {
 		case <-timer.C:
 		case k := <-r.kicks:
 			kicked = &k
+		case <-memory.C:
+			debug.FreeOSMemory()
+			continue
 		}
 		out, err := r.refreshNow(ctx)
 		allFailed := out.allFailed
@@ -150,9 +159,6 @@ func (r *Refresher) Run(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return nil
-		}
-		if r.opts.returnMem {
-			debug.FreeOSMemory()
 		}
 		var delay time.Duration
 		switch {
@@ -176,6 +182,9 @@ func (r *Refresher) Run(ctx context.Context) error {
 			m.consecutiveFailures.Set(float64(failures))
 		}
 		timer.Reset(delay)
+		if r.opts.returnMem {
+			memory.Reset(delay / 2)
+		}
 		r.setSchedule(failures, time.Now().Add(delay))
 		if report := r.opts.report; report != nil {
 			report(ctx, r.Status())
@@ -562,11 +571,14 @@ type Options struct {
 	// the other replicas. Nil: not reported.
 	Report func(ctx context.Context, s Status)
 	// ReturnMemory, when set, makes Run return the memory a refresh left
-	// behind to the operating system after each refresh
-	// (runtime/debug.FreeOSMemory: one forced collection per refresh).
+	// behind to the operating system halfway between that refresh and the
+	// next (runtime/debug.FreeOSMemory: one forced collection per refresh).
 	// Decoding the upstream's answers allocates several times what the
 	// snapshot keeps; without it, Go's runtime may keep that garbage's
-	// pages resident until the heap grows into them again.
+	// pages resident until the heap grows into them again. It waits so as
+	// not to compete with serving the version just published: the forced
+	// collection takes CPU, and releasing the pages holds the heap lock,
+	// which stalls every allocation in the process while it lasts.
 	ReturnMemory bool
 }
 
