@@ -211,7 +211,8 @@ func NewHandler(opts Options) http.Handler {
 		// After the metrics interceptor, so denied calls are counted too.
 		serviceOpts = append(slices.Clone(serviceOpts), connect.WithInterceptors(&accessInterceptor{auth: opts.Access}))
 	}
-	mux.Handle(clientvpnv1connect.NewClientVpnServiceHandler(service, serviceOpts...))
+	path, handler := clientvpnv1connect.NewClientVpnServiceHandler(service, serviceOpts...)
+	mux.Handle(path, wholeEnvelopes{next: handler})
 	mux.Handle(grpchealth.NewHandler(&healthChecker{reader: opts.Reader}, handlerOpts...))
 	services := []string{
 		clientvpnv1connect.ClientVpnServiceName,

@@ -28,21 +28,29 @@ func (countingCodec) Unmarshal(data []byte, _ any) error { return nil }
 
 // BenchmarkWatchFanOut publishes a change of 100 modified endpoints to
 // watchers of one selection over HTTP/2 (in process, many streams per
-// connection) and waits until every watcher has received it. allocs/msg
+// connection), compressed (connect-go clients accept gzip by default) or
+// not (clients that do not offer it), and waits until every watcher has
+// received it. allocs/msg
 // and B/msg are per message delivered to one watcher, client and server
 // together (the client does not decode); the fan-out encodes each change
 // once per codec, so they should not grow with the change's size.
 func BenchmarkWatchFanOut(b *testing.B) {
 	for _, watchers := range []int{10, 100} {
 		for _, codec := range []string{"proto", "json"} {
-			b.Run(fmt.Sprintf("watchers=%d/%s", watchers, codec), func(b *testing.B) {
-				benchmarkWatchFanOut(b, watchers, codec)
-			})
+			for _, gzip := range []bool{true, false} {
+				encoding := "gzip"
+				if !gzip {
+					encoding = "identity"
+				}
+				b.Run(fmt.Sprintf("watchers=%d/%s/%s", watchers, codec, encoding), func(b *testing.B) {
+					benchmarkWatchFanOut(b, watchers, codec, gzip)
+				})
+			}
 		}
 	}
 }
 
-func benchmarkWatchFanOut(b *testing.B, watchers int, codec string) {
+func benchmarkWatchFanOut(b *testing.B, watchers int, codec string, gzip bool) {
 	ctx := b.Context()
 	st := store.NewMemory()
 	eps := endpointtest.Varied(100, 29)
@@ -58,6 +66,9 @@ func benchmarkWatchFanOut(b *testing.B, watchers int, codec string) {
 	defer hub.Close()
 	url := startServer(b, server.NewHandler(server.Options{Reader: reader, Watch: hub}))
 	opts := []connect.ClientOption{connect.WithGRPC(), connect.WithCodec(countingCodec{codec})}
+	if !gzip {
+		opts = append(opts, connect.WithAcceptCompression("gzip", nil, nil)) // not offered
+	}
 	c := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), url, opts...)
 
 	// Each watcher's goroutine counts one message per published version.
