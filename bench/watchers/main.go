@@ -4,13 +4,18 @@
 // the servers in CPU and memory, and what they do to read throughput.
 //
 // It starts the EC2 emulator (in this process, on a loopback port), a
-// redis-server and two replicas of the vpnfacade binary (refresh every
-// --refresh-interval, 1 s by default; one holds the refresher lease, the
-// other follows through Redis), then:
+// redis-server and two replicas of the vpnfacade binary (one holds the
+// refresher lease, the other follows through Redis). A round changes
+// --changes endpoints in the emulator and has the change read and
+// published: by default with the admin service's RefreshNow, the replicas
+// refreshing on the service's default interval, as an operator or a
+// deployment hook would; with --refresh-now=false by waiting for the next
+// scheduled refresh, every --refresh-interval, so that the refresher reads
+// the emulator all the time, deliveries included. Then:
 //
-//  1. without watchers: each replica's RSS and idle CPU; --rounds rounds of
-//     --changes endpoint changes in the emulator, each waited for until
-//     both replicas serve it (server CPU per round); and --phase of
+//  1. without watchers: each replica's RSS and idle CPU; --rounds rounds,
+//     each waited for until both replicas serve it (server CPU per
+//     round); and --phase of
 //     closed-loop Gets and Lists (100 per page) with a round of changes
 //     every 2 s (throughput);
 //  2. --watchers watchers, half on each replica, --per-conn streams per
@@ -35,6 +40,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -55,6 +61,8 @@ import (
 	"github.com/vpnfacade/vpnfacade/ec2sim"
 	clientvpnv1 "github.com/vpnfacade/vpnfacade/gen/clientvpn/v1"
 	"github.com/vpnfacade/vpnfacade/gen/clientvpn/v1/clientvpnv1connect"
+	adminv1 "github.com/vpnfacade/vpnfacade/gen/vpnfacade/admin/v1"
+	"github.com/vpnfacade/vpnfacade/gen/vpnfacade/admin/v1/adminv1connect"
 )
 
 // options are the command's flags.
@@ -67,6 +75,7 @@ type options struct {
 	changes          int
 	phase            time.Duration
 	refreshInterval  time.Duration
+	refreshNow       bool
 	readers          int
 	logPath          string
 	gzip             bool
@@ -81,16 +90,23 @@ func main() {
 	flag.IntVar(&o.endpoints, "endpoints", 2000, "endpoints the emulator holds")
 	flag.IntVar(&o.watchers, "watchers", 1000, "watch streams, half on each replica")
 	flag.IntVar(&o.perConn, "per-conn", 50, "watch streams per HTTP/2 connection")
-	flag.IntVar(&o.rounds, "rounds", 10, "rounds of changes measured")
+	flag.IntVar(&o.rounds, "rounds", 30, "rounds of changes measured")
 	flag.IntVar(&o.changes, "changes", 100, "endpoints the emulator changes per round")
 	flag.DurationVar(&o.phase, "phase", 10*time.Second, "length of each read throughput phase")
-	flag.DurationVar(&o.refreshInterval, "refresh-interval", time.Second, "the replicas' refresh interval: a round waits for the next refresh, and the refresher's reads of the emulator share the machine with the deliveries (the service's default is 60s)")
+	flag.BoolVar(&o.refreshNow, "refresh-now", true, "each round asks for a refresh with the admin service's RefreshNow; false: it waits for the next scheduled one")
+	flag.DurationVar(&o.refreshInterval, "refresh-interval", 0, "the replicas' refresh interval; 0: the service's default (60s) with --refresh-now, else 1s (a round waits for the next refresh, and the refresher's reads of the emulator share the machine with the deliveries)")
 	flag.IntVar(&o.readers, "readers", 4, "closed-loop read workers (half Get, half List)")
 	flag.StringVar(&o.logPath, "log", os.DevNull, "file for the servers' logs")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of both replicas and of this process, taken during the rounds with watchers (replica0.pprof, replica1.pprof, bench.pprof), and an execution trace of replica 1 over two rounds (replica1.trace); empty: none")
 	flag.IntVar(&o.maxReadFrame, "max-read-frame", 0, "the watchers' HTTP/2 SETTINGS_MAX_FRAME_SIZE (http.HTTP2Config.MaxReadFrameSize), 16384 to 16777215: the largest DATA frame the servers may send them; 0: Go's default, 16 KiB, what grpc-go and connect-go clients use unless told otherwise")
 	flag.BoolVar(&o.gzip, "gzip", false, "watchers accept gzip (the servers compress each change once; every watcher in this process decompresses it)")
 	flag.Parse()
+	if o.refreshInterval == 0 {
+		o.refreshInterval = time.Second
+		if o.refreshNow {
+			o.refreshInterval = time.Minute
+		}
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "watchers:", err)
 		os.Exit(1)
@@ -193,6 +209,7 @@ func run(o options) error {
 			"--max-watchers-per-address", strconv.Itoa(o.watchers), "--max-watchers", strconv.Itoa(o.watchers),
 			// Every client of the benchmark is 127.0.0.1.
 			"--list-rate-per-address", "0",
+			"--refresh-now-min-interval", "1ms",
 		}
 		pprofPort, err := child.FreePort()
 		if err != nil {
@@ -217,9 +234,14 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("emulator: %d endpoints in %d regions; 2 replicas (refresh every %v) sharing one redis-server\n\n", o.endpoints, len(regions), o.refreshInterval)
+	how := "each round waits for the next scheduled refresh"
+	if o.refreshNow {
+		how = "each round forces a refresh with RefreshNow"
+	}
+	fmt.Printf("emulator: %d endpoints in %d regions; 2 replicas (refresh every %v; %s) sharing one redis-server\n\n", o.endpoints, len(regions), o.refreshInterval, how)
 
-	b := &bench{o: o, sim: sim, readers: readers, pollers: pollers, replicas: replicas, ids: ids, rdb: rdb}
+	b := &bench{o: o, sim: sim, readers: readers, pollers: pollers, replicas: replicas, ids: ids, rdb: rdb,
+		admin: adminv1connect.NewAdminServiceClient(h2cClient(), replicas[0].url, connect.WithGRPC())}
 	without := b.measure(ctx, nil)
 
 	perReplica := o.watchers / len(replicas)
@@ -249,6 +271,21 @@ type bench struct {
 	replicas []*replica
 	ids      []*clientvpnv1.GetClientVpnEndpointRequest
 	rdb      *redis.Client
+	admin    adminv1connect.AdminServiceClient
+}
+
+// change changes the emulator's endpoints and, with --refresh-now, has
+// the leader read and publish them; it returns once published. Without,
+// the next scheduled refresh reads them.
+func (b *bench) change(ctx context.Context) error {
+	b.sim.Mutate(b.o.changes)
+	if !b.o.refreshNow {
+		return nil
+	}
+	if _, err := b.admin.RefreshNow(ctx, &adminv1.RefreshNowRequest{}); err != nil {
+		return fmt.Errorf("RefreshNow: %w", err)
+	}
+	return nil
 }
 
 // phase is what one pass (without or with watchers) measured.
@@ -261,6 +298,7 @@ type phase struct {
 	throughputCPU        []time.Duration
 	throughputWall       time.Duration
 	delays               [][]time.Duration // per replica, per delivery
+	lastDelivery         []time.Duration   // per version, its slowest delivery, sorted
 	errors               map[string]int    // failed reads by code
 	missing, watcherSeen int
 }
@@ -302,7 +340,7 @@ func (b *bench) measure(ctx context.Context, watchers []*watcher) phase {
 		stopProfiles()
 	}
 	if watchers != nil {
-		p.delays, p.missing = b.delays(ctx, watchers, p.versions)
+		p.delays, p.lastDelivery, p.missing = b.delays(ctx, watchers, p.versions)
 	}
 
 	// Read throughput, with a round of changes every 2 s.
@@ -317,7 +355,10 @@ func (b *bench) measure(ctx context.Context, watchers []*watcher) phase {
 			case <-phaseCtx.Done():
 				return
 			case <-t.C:
-				b.sim.Mutate(b.o.changes)
+				// Not phaseCtx: a refresh asked for completes.
+				if err := b.change(ctx); err != nil {
+					fmt.Printf("throughput phase: %v\n", err)
+				}
 			}
 		}
 	})
@@ -388,7 +429,9 @@ func (b *bench) round(ctx context.Context, watchers []*watcher) ([]uint64, error
 	if err != nil {
 		return nil, err
 	}
-	b.sim.Mutate(b.o.changes)
+	if err := b.change(ctx); err != nil {
+		return nil, err
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	var now uint64
 	for {
@@ -463,9 +506,10 @@ func (b *bench) version(ctx context.Context) (uint64, error) {
 }
 
 // delays returns, for every watcher and every version of versions, the
-// time from the version's publish to the watcher's receipt; missing counts
-// versions a watcher did not receive (none when no change is lost).
-func (b *bench) delays(ctx context.Context, watchers []*watcher, versions []uint64) ([][]time.Duration, int) {
+// time from the version's publish to the watcher's receipt, and for each
+// version the slowest of them; missing counts versions a watcher did not
+// receive (none when no change is lost).
+func (b *bench) delays(ctx context.Context, watchers []*watcher, versions []uint64) (delays [][]time.Duration, last []time.Duration, missing int) {
 	published := map[uint64]time.Time{}
 	for _, v := range versions {
 		id := strconv.FormatUint(v, 10) + "-0"
@@ -479,7 +523,7 @@ func (b *bench) delays(ctx context.Context, watchers []*watcher, versions []uint
 		}
 	}
 	out := make([][]time.Duration, len(b.replicas))
-	missing := 0
+	slowest := map[uint64]time.Duration{}
 	for _, w := range watchers {
 		w.mu.Lock()
 		got := map[uint64]time.Time{}
@@ -494,12 +538,14 @@ func (b *bench) delays(ctx context.Context, watchers []*watcher, versions []uint
 				continue
 			}
 			out[w.replica] = append(out[w.replica], at.Sub(pub))
+			slowest[v] = max(slowest[v], at.Sub(pub))
 		}
 	}
 	for _, d := range out {
 		slices.Sort(d)
 	}
-	return out, missing
+	last = slices.Sorted(maps.Values(slowest))
+	return out, last, missing
 }
 
 func quantile(s []time.Duration, q float64) time.Duration {
@@ -533,6 +579,11 @@ func (b *bench) report(without, with phase, watchers []*watcher, opened time.Dur
 	for i, d := range with.delays {
 		fmt.Printf("| watchers of replica %d | %.1f ms | %.1f ms | %.1f ms |\n", i, ms(quantile(d, .5)), ms(quantile(d, .99)), ms(quantile(d, 1)))
 	}
+	fmt.Printf("\nthe slowest delivery of each version, fastest version first (ms):")
+	for _, d := range with.lastDelivery {
+		fmt.Printf(" %.0f", ms(d))
+	}
+	fmt.Println()
 	resets := 0
 	for _, w := range watchers {
 		resets += w.resets

@@ -23,8 +23,13 @@ func (b *bench) startProfiles() (stop func()) {
 		fmt.Printf("profile: %v\n", err)
 		return func() {}
 	}
-	// A round takes up to a refresh interval plus the deliveries.
-	window := time.Duration(b.o.rounds)*(b.o.refreshInterval+500*time.Millisecond) + 2*time.Second
+	// A round takes up to a refresh interval plus the deliveries, or with
+	// RefreshNow a refresh and the deliveries.
+	round := b.o.refreshInterval + 500*time.Millisecond
+	if b.o.refreshNow {
+		round = 1500 * time.Millisecond
+	}
+	window := time.Duration(b.o.rounds)*round + 2*time.Second
 	var wg sync.WaitGroup
 	fetch := func(url, file string) {
 		wg.Go(func() {
@@ -50,7 +55,7 @@ func (b *bench) startProfiles() (stop func()) {
 	}
 	// Go allows one trace at a time per process: the follower's, over about
 	// two rounds.
-	fetch(fmt.Sprintf("%s/debug/pprof/trace?seconds=%d", b.replicas[len(b.replicas)-1].pprof, max(1, int(2*b.o.refreshInterval.Seconds()+1))), fmt.Sprintf("replica%d.trace", len(b.replicas)-1))
+	fetch(fmt.Sprintf("%s/debug/pprof/trace?seconds=%d", b.replicas[len(b.replicas)-1].pprof, max(1, int(2*round.Seconds()+1))), fmt.Sprintf("replica%d.trace", len(b.replicas)-1))
 	f, err := os.Create(filepath.Join(b.o.profile, "bench.pprof"))
 	if err == nil {
 		err = pprof.StartCPUProfile(f)
