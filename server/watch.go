@@ -79,11 +79,22 @@ type WatchHub struct {
 	stop    context.CancelFunc
 	once    sync.Once
 
+	// refreshed is the refresh time of the newest change the fan-out
+	// delivered: on a replica whose snapshot load lags the announcement,
+	// heartbeats at that version know it before the snapshot does.
+	refreshed atomic.Pointer[versionRefreshed]
+
 	mu       sync.Mutex
 	last     uint64 // the version the fan-out brought registered watchers to
 	watchers map[*watcher]struct{}
 	streams  int            // open streams, registered or not
 	perAddr  map[string]int // open streams by client address
+}
+
+// versionRefreshed is a version and when it was refreshed.
+type versionRefreshed struct {
+	version uint64
+	at      time.Time
 }
 
 // watcher is one stream's registration with the fan-out.
@@ -236,6 +247,9 @@ func (h *WatchHub) advance(ctx context.Context) error {
 				break // the next round sees the gap first
 			}
 			h.deliverLocked(c)
+			if !c.RefreshedAt.IsZero() {
+				h.refreshed.Store(&versionRefreshed{c.Version, c.RefreshedAt})
+			}
 			h.last, last = c.Version, c.Version
 		}
 		h.mu.Unlock()
@@ -749,11 +763,14 @@ func (ws *watchStream) heartbeat(ctx context.Context, at uint64) error {
 // refreshedAt is when version v was last refreshed, as far as the stream
 // knows: the current snapshot's refresh time when it is v (a refresh that
 // found the data unchanged moves it without a new version), else the newest
-// the stream sent for v, else the refresh time v was published with, known
-// (zero when unknown).
+// of what the stream sent for v, what the fan-out delivered v with and the
+// refresh time v was published with, known (zero when unknown).
 func (ws *watchStream) refreshedAt(ctx context.Context, v uint64, known time.Time) time.Time {
 	if view, err := ws.hub.opts.Reader.store.Current(ctx); err == nil && view.Version == v {
 		return view.RefreshedAt
+	}
+	if r := ws.hub.refreshed.Load(); r != nil && r.version == v && r.at.After(known) {
+		known = r.at
 	}
 	if ws.freshVersion == v && ws.fresh.After(known) {
 		return ws.fresh

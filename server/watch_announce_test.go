@@ -24,7 +24,8 @@ import (
 // ACL refuses it the snapshot keys, as a slow load would keep it waiting):
 // the change still reaches the watcher, from the change log, as soon as
 // the version is announced; reads on that replica keep serving the older
-// version meanwhile.
+// version meanwhile. A watcher the change does not concern is told of the
+// new version by its heartbeats, with the version's refresh time.
 func TestWatchDeliversBeforeTheSnapshotLoads(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -56,7 +57,7 @@ func TestWatchDeliversBeforeTheSnapshotLoads(t *testing.T) {
 	}
 
 	reader := server.NewReader(server.ReaderOptions{Store: follower})
-	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: follower})
+	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: follower, Heartbeat: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +79,16 @@ func TestWatchDeliversBeforeTheSnapshotLoads(t *testing.T) {
 		return nil
 	}
 	for m := next(); !m.GetInitialComplete(); m = next() {
+	}
+	// A watcher of endpoint 0 only, which the change leaves alone.
+	other, err := c.WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{ClientVpnEndpointIds: []string{eps[0].GetClientVpnEndpointId()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for other.Receive() && !other.Msg().GetInitialComplete() {
+	}
+	if err := other.Err(); err != nil {
+		t.Fatal(err)
 	}
 
 	// From now on the follower may read the pointer, the confirmation and
@@ -111,5 +122,24 @@ func TestWatchDeliversBeforeTheSnapshotLoads(t *testing.T) {
 	}
 	if view.Version != v1.Version {
 		t.Fatalf("the follower serves version %d; want %d, the snapshot it could load (else this test does not show the delivery came first)", view.Version, v1.Version)
+	}
+	for other.Receive() {
+		hb := other.Msg()
+		if !hb.GetHeartbeat() {
+			t.Fatalf("the watcher of endpoint 0 got %v; want only heartbeats", hb)
+		}
+		if hb.GetVersion() < v2.Version {
+			continue
+		}
+		if got := hb.GetRefreshedAt().AsTime(); !got.Equal(v2.RefreshedAt) {
+			t.Fatalf("heartbeat at version %d says refreshed at %v; want %v, the version's refresh time", hb.GetVersion(), got, v2.RefreshedAt)
+		}
+		break
+	}
+	if err := other.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if view, err := follower.Current(ctx); err != nil || view.Version != v1.Version {
+		t.Fatalf("the follower serves %v (%v) after the heartbeat; want version %d still", view, err, v1.Version)
 	}
 }
