@@ -377,12 +377,16 @@ func useBurst(t *testing.T, f *fixture) {
 	f.sim.ResetStats()
 }
 
-// TestThrottledRefreshCompletes: with EC2's throttle (burst 100, 20/s) and
-// the burst spent by other callers, part of the refresh's calls are refused;
-// the SDK's retries still complete it.
+// TestThrottledRefreshCompletes: with EC2's throttle burst (100) spent by
+// other callers, part of the refresh's calls are refused; the SDK's retries
+// still complete it. The refill is a quarter of EC2's (5/s, not 20/s): at
+// 20/s, a refresh slowed by a busy machine to 0.75 s got all its 15 calls
+// from the refill and was never throttled.
 func TestThrottledRefreshCompletes(t *testing.T) {
+	throttle := ec2sim.AWSThrottle()
+	throttle.PerSecond = 5
 	f := newFixture(t, fixtureOptions{count: 75, regions: []string{ec2sim.DefaultRegion}, accounts: 1,
-		sim: ec2sim.Options{Throttle: ec2sim.AWSThrottle()},
+		sim: ec2sim.Options{Throttle: throttle},
 		edit: func(c *upstream.Options) {
 			c.PageSize = 5 // 15 pages
 			c.MaxAttempts, c.MaxBackoff = 10, time.Second

@@ -35,26 +35,48 @@ func Isolate(t testing.TB) {
 
 // SpendBurst sends n unsigned DescribeClientVpnEndpoints calls to the EC2
 // endpoint at url, 10 at a time, as other callers in the same account and
-// region would: against a throttling emulator it uses up the shared burst,
-// so that a test then meets the steady rate.
+// region would, then more, one at a time, until one is throttled (at most n
+// more): against a throttling emulator it leaves the shared bucket empty,
+// however long the first n took (the bucket refills meanwhile), so that a
+// test then meets the steady rate.
 func SpendBurst(t testing.TB, url string, n int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	for w := range 10 {
 		wg.Go(func() {
 			for i := w; i < n; i += 10 {
-				resp, err := http.Post(url, "application/x-www-form-urlencoded",
-					strings.NewReader("Action=DescribeClientVpnEndpoints&Version=2016-11-15&MaxResults=5"))
-				if err != nil {
+				if _, err := describe(url); err != nil {
 					t.Errorf("spending the burst: %v", err)
 					return
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
 			}
 		})
 	}
 	wg.Wait()
+	for range n {
+		throttled, err := describe(url)
+		if err != nil {
+			t.Errorf("spending the burst: %v", err)
+			return
+		}
+		if throttled {
+			return
+		}
+	}
+	t.Errorf("spending the burst: none of %d calls to %s was throttled", 2*n, url)
+}
+
+// describe sends one unsigned DescribeClientVpnEndpoints call to url and
+// reports whether it was throttled.
+func describe(url string) (throttled bool, err error) {
+	resp, err := http.Post(url, "application/x-www-form-urlencoded",
+		strings.NewReader("Action=DescribeClientVpnEndpoints&Version=2016-11-15&MaxResults=5"))
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return strings.Contains(string(body), "<Code>RequestLimitExceeded</Code>"), err
 }
 
 // PeekForm returns the form parameters of an EC2 Query request body and
