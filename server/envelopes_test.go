@@ -49,13 +49,7 @@ func TestStreamMessagesGoOutInFullFrames(t *testing.T) {
 	if _, err := st.Publish(ctx, store.Publication{RefreshedAt: time.Now(), Endpoints: endpointtest.Varied(300, 5)}); err != nil {
 		t.Fatal(err)
 	}
-	reader := server.NewReader(server.ReaderOptions{Store: st})
-	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st, Heartbeat: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Close()
-	url := startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub}))
+	url, _ := serveWatch(t, st, server.WatchOptions{Heartbeat: time.Hour})
 
 	for name, opt := range map[string]connect.ClientOption{"grpc": connect.WithGRPC(), "grpc-web": connect.WithGRPCWeb(), "connect": connect.WithProtoJSON()} {
 		t.Run(name, func(t *testing.T) {

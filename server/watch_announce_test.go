@@ -56,13 +56,7 @@ func TestWatchDeliversBeforeTheSnapshotLoads(t *testing.T) {
 		}
 	}
 
-	reader := server.NewReader(server.ReaderOptions{Store: follower})
-	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: follower, Heartbeat: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Close()
-	url := startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub}))
+	url, _ := serveWatch(t, follower, server.WatchOptions{Heartbeat: 50 * time.Millisecond})
 	c := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), url, connect.WithGRPC())
 	stream, err := c.WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{})
 	if err != nil {

@@ -58,13 +58,7 @@ func benchmarkWatchFanOut(b *testing.B, watchers int, codec string, gzip bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	reader := server.NewReader(server.ReaderOptions{Store: st})
-	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st, Heartbeat: time.Hour, MaxWatchersPerAddress: watchers})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer hub.Close()
-	url := startServer(b, server.NewHandler(server.Options{Reader: reader, Watch: hub}))
+	url, hub := serveWatch(b, st, server.WatchOptions{Heartbeat: time.Hour, MaxWatchersPerAddress: watchers})
 	opts := []connect.ClientOption{connect.WithGRPC(), connect.WithCodec(countingCodec{codec})}
 	if !gzip {
 		opts = append(opts, connect.WithAcceptCompression("gzip", nil, nil)) // not offered

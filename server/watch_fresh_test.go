@@ -35,16 +35,19 @@ func watchClients(url string) map[string]clientvpnv1connect.ClientVpnServiceClie
 	}
 }
 
-// serveWatch serves st with a watch hub sending heartbeats every heartbeat.
-func serveWatch(t *testing.T, st watchStore, heartbeat time.Duration) string {
+// serveWatch serves st, reads and watches, over HTTP on loopback, with a
+// watch hub configured by opts (its Reader and Log are st's), and returns
+// the server's URL and the hub.
+func serveWatch(t testing.TB, st watchStore, opts server.WatchOptions) (string, *server.WatchHub) {
 	t.Helper()
 	reader := server.NewReader(server.ReaderOptions{Store: st})
-	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st, Heartbeat: heartbeat})
+	opts.Reader, opts.Log = reader, st
+	hub, err := server.NewWatchHub(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(hub.Close)
-	return startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub}))
+	return startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub})), hub
 }
 
 // receiver reads a watch stream's messages, failing the test when it ends.
@@ -83,7 +86,7 @@ func TestWatchHeartbeatCarriesConfirmedRefresh(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			url := serveWatch(t, follower, 20*time.Millisecond)
+			url, _ := serveWatch(t, follower, server.WatchOptions{Heartbeat: 20 * time.Millisecond})
 			next := map[string]func() *clientvpnv1.WatchClientVpnEndpointsResponse{}
 			for protocol, c := range watchClients(url) {
 				stream, err := c.WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{})
@@ -160,7 +163,7 @@ func TestWatchResumeEndsWithHeartbeat(t *testing.T) {
 	if _, err := st.Confirm(ctx, store.Confirmation{Version: current.Version, RefreshedAt: confirmed, Partitions: current.Partitions}); err != nil {
 		t.Fatal(err)
 	}
-	url := serveWatch(t, st, time.Hour)
+	url, _ := serveWatch(t, st, server.WatchOptions{Heartbeat: time.Hour})
 
 	for protocol, c := range watchClients(url) {
 		for missed := range 3 {

@@ -35,13 +35,7 @@ func TestWatchMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := prev.Version
-	reader := server.NewReader(server.ReaderOptions{Store: st})
-	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st, Queue: 1, Heartbeat: 50 * time.Millisecond, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Close()
-	url := startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub}))
+	url, _ := serveWatch(t, st, server.WatchOptions{Queue: 1, Heartbeat: 50 * time.Millisecond, Registerer: reg})
 	c := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), url, connect.WithGRPC())
 	value := func(name string, labels map[string]string) float64 {
 		t.Helper()

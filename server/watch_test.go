@@ -31,13 +31,7 @@ func TestWatchInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader := server.NewReader(server.ReaderOptions{Store: st})
-	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st, Heartbeat: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Close()
-	url := startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub}))
+	url, hub := serveWatch(t, st, server.WatchOptions{Heartbeat: 20 * time.Millisecond})
 	c := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), url, connect.WithGRPC())
 	stream, err := c.WatchClientVpnEndpoints(ctx, &clientvpnv1.WatchClientVpnEndpointsRequest{})
 	if err != nil {
@@ -138,13 +132,8 @@ func TestWatchResumePastTheRetentionAge(t *testing.T) {
 	mu.Unlock()
 	v3 := publish(3)
 
-	reader := server.NewReader(server.ReaderOptions{Store: st})
-	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Close()
-	c := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub})))
+	url, _ := serveWatch(t, st, server.WatchOptions{})
+	c := clientvpnv1connect.NewClientVpnServiceClient(h2cClient(), url)
 	first := func(from uint64) (*clientvpnv1.WatchClientVpnEndpointsResponse, []*clientvpnv1.WatchClientVpnEndpointsResponse) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(ctx)
@@ -188,13 +177,7 @@ func TestWatchEncodedOnceEveryCodec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader := server.NewReader(server.ReaderOptions{Store: st})
-	hub, err := server.NewWatchHub(server.WatchOptions{Reader: reader, Log: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Close()
-	url := startServer(t, server.NewHandler(server.Options{Reader: reader, Watch: hub}))
+	url, _ := serveWatch(t, st, server.WatchOptions{})
 	h2c := h2cClient()
 	clients := map[string]clientvpnv1connect.ClientVpnServiceClient{
 		"connect":       clientvpnv1connect.NewClientVpnServiceClient(h2c, url),
