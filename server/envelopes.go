@@ -9,8 +9,8 @@ import (
 // streaming put before each message: a flags byte and a 4-byte length.
 const envelopePrefixLen = 5
 
-// wholeEnvelopes makes each enveloped message of a streaming response one
-// write to the connection instead of two.
+// wholeEnvelopes makes each enveloped message of a response go out in full
+// HTTP/2 frames.
 //
 // connect-go writes an envelope's 5-byte prefix and its message separately.
 // net/http's HTTP/2 server buffers the prefix, tops its 4 KiB buffer up from
@@ -18,8 +18,8 @@ const envelopePrefixLen = 5
 // one more frame, and one more hand-off between the handler and the
 // connection's writer, per message and per stream. A change sent to a
 // thousand watchers pays it a thousand times. Holding the prefix back and
-// writing it with the head of the message keeps the frames full: a
-// message of n bytes goes out in ⌈(n+5)/16 KiB⌉ frames.
+// writing it with the head of the message (one full frame) keeps the frames
+// full: a message of n bytes goes out in ⌈(n+5)/16 KiB⌉ frames.
 type wholeEnvelopes struct {
 	next http.Handler
 }
@@ -32,10 +32,13 @@ func (h wholeEnvelopes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // envelopeJoinMax bounds the bytes of a message copied to join its prefix:
-// a larger message goes out as its head with the prefix, 64 KiB in all
-// (four full frames of HTTP/2's default size), then the rest as it is. It
-// covers a typical change message whole and keeps the pooled buffers small.
-const envelopeJoinMax = 64<<10 - envelopePrefixLen
+// a larger message goes out as its head with the prefix, 16 KiB in all (one
+// full frame of HTTP/2's default size), then the rest as it is. A client
+// that stops reading blocks the write and so holds its buffer: 16 KiB, not
+// the whole message, is what that costs on top of connect-go's own copy. A
+// 64 KiB join (one write for a typical change) measured no faster
+// (BenchmarkWatchFanOut, 6.33 against 6.17 ms, p=0.31).
+const envelopeJoinMax = 16<<10 - envelopePrefixLen
 
 // joinBuffers holds the buffers prefixes and message heads are joined in.
 var joinBuffers = sync.Pool{New: func() any { b := make([]byte, 0, envelopePrefixLen+envelopeJoinMax); return &b }}

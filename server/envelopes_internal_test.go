@@ -40,7 +40,7 @@ func TestWholeEnvelopesKeepsEveryByteInOrder(t *testing.T) {
 		{"prefix last", [][]byte{[]byte("hello "), []byte("PPPPP")}, []int{6, 5}},
 		{"two envelopes", [][]byte{[]byte("PPPPP"), []byte("one"), nil, []byte("QQQQQ"), []byte("two"), nil}, []int{8, -1, 8, -1}},
 		{"five-byte messages", [][]byte{[]byte("PPPPP"), []byte("12345"), nil}, []int{10, -1}},
-		{"large message", [][]byte{[]byte("PPPPP"), large, nil}, []int{64 << 10, len(large) - envelopeJoinMax, -1}},
+		{"large message", [][]byte{[]byte("PPPPP"), large, nil}, []int{envelopePrefixLen + envelopeJoinMax, len(large) - envelopeJoinMax, -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &writeLog{ResponseRecorder: httptest.NewRecorder()}
